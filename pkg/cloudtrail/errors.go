@@ -1,0 +1,83 @@
+package cloudtrail
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The error classes a caller acts on. Every error the package returns
+// matches exactly one of them with errors.Is.
+var (
+	// ErrMalformed: the message is not something sessionwatch can read
+	// (invalid JSON, an unknown shape, a record without a usable time). The
+	// streamer leaves such a message for the queue's redrive policy.
+	ErrMalformed = errors.New("malformed message")
+	// ErrRejected: a well-formed message that must not be trusted (an
+	// envelope from another source or detail-type, an account outside the
+	// allowlist). Counted and dropped unclassified.
+	ErrRejected = errors.New("rejected message")
+	// ErrOutOfScope: a genuine record of an event sessionwatch does not
+	// classify. Counted and acknowledged.
+	ErrOutOfScope = errors.New("event out of scope")
+)
+
+// SyntaxError wraps a JSON decoding failure with the shape being decoded.
+type SyntaxError struct {
+	Shape Shape
+	Err   error
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("decode %s: %v", e.Shape, e.Err)
+}
+func (e *SyntaxError) Unwrap() []error { return []error{ErrMalformed, e.Err} }
+
+// ShapeError reports a JSON value that matches none of the intake shapes.
+type ShapeError struct{ Detail string }
+
+func (e *ShapeError) Error() string   { return "unrecognised message shape: " + e.Detail }
+func (e *ShapeError) Is(t error) bool { return t == ErrMalformed }
+
+// FieldError reports a record field that cannot be used.
+type FieldError struct {
+	Field string
+	Value string
+	Err   error
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("field %s %q: %v", e.Field, truncate(e.Value, 64), e.Err)
+}
+func (e *FieldError) Unwrap() []error { return []error{ErrMalformed, e.Err} }
+
+// RejectError says which envelope or record property failed validation.
+type RejectError struct {
+	Field string // "source", "detail-type", "account"
+	Got   string
+	Want  string
+}
+
+func (e *RejectError) Error() string {
+	return fmt.Sprintf("rejected: %s is %q, want %s", e.Field, truncate(e.Got, 64), e.Want)
+}
+func (e *RejectError) Is(t error) bool { return t == ErrRejected }
+
+// ScopeError says why a record is not classified.
+type ScopeError struct {
+	EventSource string
+	EventName   string
+	Reason      string
+}
+
+func (e *ScopeError) Error() string {
+	return fmt.Sprintf("out of scope: %s %s: %s", truncate(e.EventSource, 64), truncate(e.EventName, 64), e.Reason)
+}
+func (e *ScopeError) Is(t error) bool { return t == ErrOutOfScope }
+
+// truncate bounds attacker-supplied strings quoted in error messages.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

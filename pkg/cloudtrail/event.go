@@ -1,0 +1,280 @@
+// Package cloudtrail decodes the messages sessionwatch consumes (EventBridge
+// envelopes, bare CloudTrail records, SNS notifications, CloudTrail and S3
+// delivery notifications, CloudTrail log files and JSON lines) into one typed
+// Event per CloudTrail record. Each message is decoded once; nothing
+// re-parses the JSON per field.
+package cloudtrail
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// Origin says which field of a record a SourceIdentity came from.
+type Origin string
+
+// Origins in the order they are tried: the first one present wins.
+const (
+	OriginNone           Origin = ""
+	OriginResponse       Origin = "responseElements.sourceIdentity"
+	OriginRequest        Origin = "requestParameters.sourceIdentity"
+	OriginSessionContext Origin = "userIdentity.sessionContext.sourceIdentity"
+)
+
+// Identity is the caller of an API call (CloudTrail's userIdentity).
+type Identity struct {
+	Type        string
+	ARN         string
+	PrincipalID string
+	AccountID   string
+	AccessKeyID string
+	UserName    string
+	InvokedBy   string
+	// SessionIssuerARN is the caller's own role when the caller is an
+	// assumed-role session. It is not the role being assumed.
+	SessionIssuerARN string
+}
+
+// Event is the part of one CloudTrail record that sessionwatch reads.
+type Event struct {
+	ID            string // eventID
+	Name          string // eventName
+	Source        string // eventSource
+	Type          string // eventType
+	Version       string // eventVersion
+	Time          time.Time
+	Region        string
+	Account       string // recipientAccountId
+	RequestID     string
+	SharedEventID string
+	SourceIP      string
+	UserAgent     string
+	ErrorCode     string
+	ErrorMessage  string
+
+	Caller Identity
+
+	SourceIdentity       string
+	SourceIdentityOrigin Origin
+
+	// TargetRoleARN is the role being assumed: requestParameters.roleArn,
+	// else the AWS::IAM::Role in resources, else (for a denied call whose
+	// requestParameters are null) the resource named in errorMessage.
+	TargetRoleARN   string
+	RoleSessionName string
+
+	// The session the call issued (empty when errorCode is set).
+	AssumedRoleARN string
+	AccessKeyID    string
+}
+
+// Failed reports whether the call failed; a failed call created no session.
+func (e *Event) Failed() bool { return e.ErrorCode != "" }
+
+// DedupKey identifies the STS request behind the record. A cross-account
+// call is logged in both accounts with the same requestID, so both copies
+// share the key.
+func (e *Event) DedupKey() string {
+	switch {
+	case e.RequestID != "":
+		return e.RequestID
+	case e.SharedEventID != "":
+		return e.SharedEventID
+	default:
+		return e.ID
+	}
+}
+
+// rawRecord mirrors the CloudTrail fields that are read; everything else is
+// skipped by the decoder. Field names match case-insensitively, which also
+// covers the "ARN"/"arn" spellings seen in resources.
+type rawRecord struct {
+	EventVersion       string            `json:"eventVersion"`
+	EventID            string            `json:"eventID"`
+	EventTime          string            `json:"eventTime"`
+	EventSource        string            `json:"eventSource"`
+	EventName          string            `json:"eventName"`
+	EventType          string            `json:"eventType"`
+	AWSRegion          string            `json:"awsRegion"`
+	SourceIPAddress    string            `json:"sourceIPAddress"`
+	UserAgent          string            `json:"userAgent"`
+	ErrorCode          string            `json:"errorCode"`
+	ErrorMessage       string            `json:"errorMessage"`
+	RequestID          string            `json:"requestID"`
+	SharedEventID      string            `json:"sharedEventID"`
+	RecipientAccountID string            `json:"recipientAccountId"`
+	UserIdentity       rawIdentity       `json:"userIdentity"`
+	RequestParameters  *rawRequest       `json:"requestParameters"`
+	ResponseElements   *rawResponse      `json:"responseElements"`
+	Resources          []lenientResource `json:"resources"`
+}
+
+type rawIdentity struct {
+	Type           string `json:"type"`
+	PrincipalID    string `json:"principalId"`
+	ARN            string `json:"arn"`
+	AccountID      string `json:"accountId"`
+	AccessKeyID    string `json:"accessKeyId"`
+	UserName       string `json:"userName"`
+	InvokedBy      string `json:"invokedBy"`
+	SessionContext *struct {
+		SourceIdentity string `json:"sourceIdentity"`
+		SessionIssuer  *struct {
+			ARN string `json:"arn"`
+		} `json:"sessionIssuer"`
+	} `json:"sessionContext"`
+}
+
+type rawRequest struct {
+	RoleARN         string `json:"roleArn"`
+	RoleSessionName string `json:"roleSessionName"`
+	SourceIdentity  string `json:"sourceIdentity"`
+}
+
+type rawResponse struct {
+	SourceIdentity string `json:"sourceIdentity"`
+	Credentials    *struct {
+		AccessKeyID string `json:"accessKeyId"`
+	} `json:"credentials"`
+	AssumedRoleUser *struct {
+		ARN string `json:"arn"`
+	} `json:"assumedRoleUser"`
+}
+
+// lenientResource accepts a resource object and ignores anything else: some
+// exporters (Panther's normalised records) write resources as strings.
+type lenientResource struct {
+	ARN  string
+	Type string
+}
+
+func (r *lenientResource) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return nil
+	}
+	var v struct {
+		ARN  string `json:"ARN"`
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	r.ARN, r.Type = v.ARN, v.Type
+	return nil
+}
+
+// toEvent turns a decoded record into an Event. It fails only when the
+// record is not usable at all (no event time).
+func (r *rawRecord) toEvent() (*Event, error) {
+	t, err := parseEventTime(r.EventTime)
+	if err != nil {
+		return nil, &FieldError{Field: "eventTime", Value: r.EventTime, Err: err}
+	}
+	ev := &Event{
+		ID:            r.EventID,
+		Name:          r.EventName,
+		Source:        r.EventSource,
+		Type:          r.EventType,
+		Version:       r.EventVersion,
+		Time:          t,
+		Region:        r.AWSRegion,
+		Account:       r.RecipientAccountID,
+		RequestID:     r.RequestID,
+		SharedEventID: r.SharedEventID,
+		SourceIP:      r.SourceIPAddress,
+		UserAgent:     r.UserAgent,
+		ErrorCode:     r.ErrorCode,
+		ErrorMessage:  r.ErrorMessage,
+		Caller: Identity{
+			Type:        r.UserIdentity.Type,
+			ARN:         r.UserIdentity.ARN,
+			PrincipalID: r.UserIdentity.PrincipalID,
+			AccountID:   r.UserIdentity.AccountID,
+			AccessKeyID: r.UserIdentity.AccessKeyID,
+			UserName:    r.UserIdentity.UserName,
+			InvokedBy:   r.UserIdentity.InvokedBy,
+		},
+	}
+	if sc := r.UserIdentity.SessionContext; sc != nil && sc.SessionIssuer != nil {
+		ev.Caller.SessionIssuerARN = sc.SessionIssuer.ARN
+	}
+
+	// SourceIdentity: the first present wins, in the documented order.
+	switch {
+	case r.ResponseElements != nil && r.ResponseElements.SourceIdentity != "":
+		ev.SourceIdentity, ev.SourceIdentityOrigin = r.ResponseElements.SourceIdentity, OriginResponse
+	case r.RequestParameters != nil && r.RequestParameters.SourceIdentity != "":
+		ev.SourceIdentity, ev.SourceIdentityOrigin = r.RequestParameters.SourceIdentity, OriginRequest
+	case r.UserIdentity.SessionContext != nil && r.UserIdentity.SessionContext.SourceIdentity != "":
+		ev.SourceIdentity, ev.SourceIdentityOrigin = r.UserIdentity.SessionContext.SourceIdentity, OriginSessionContext
+	}
+
+	if p := r.RequestParameters; p != nil {
+		ev.TargetRoleARN = p.RoleARN
+		ev.RoleSessionName = p.RoleSessionName
+	}
+	if ev.TargetRoleARN == "" {
+		for _, res := range r.Resources {
+			if res.Type == "AWS::IAM::Role" && res.ARN != "" {
+				ev.TargetRoleARN = res.ARN
+				break
+			}
+		}
+	}
+	if ev.TargetRoleARN == "" && ev.ErrorMessage != "" {
+		ev.TargetRoleARN = roleFromErrorMessage(ev.ErrorMessage)
+	}
+	if re := r.ResponseElements; re != nil {
+		if re.AssumedRoleUser != nil {
+			ev.AssumedRoleARN = re.AssumedRoleUser.ARN
+		}
+		if re.Credentials != nil {
+			ev.AccessKeyID = re.Credentials.AccessKeyID
+		}
+	}
+	if ev.RoleSessionName == "" && ev.AssumedRoleARN != "" {
+		// SAML calls carry no roleSessionName parameter; STS names the
+		// session in the assumed-role ARN: …:assumed-role/<role>/<session>.
+		if i := strings.LastIndexByte(ev.AssumedRoleARN, '/'); i >= 0 {
+			ev.RoleSessionName = ev.AssumedRoleARN[i+1:]
+		}
+	}
+	return ev, nil
+}
+
+// roleFromErrorMessage extracts the role from an AccessDenied message such as
+// "User: … is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::1:role/x".
+func roleFromErrorMessage(msg string) string {
+	const marker = "on resource: "
+	i := strings.Index(msg, marker)
+	if i < 0 {
+		return ""
+	}
+	arn := msg[i+len(marker):]
+	if j := strings.IndexAny(arn, " ,;\"'"); j >= 0 {
+		arn = arn[:j]
+	}
+	if !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":role/") {
+		return ""
+	}
+	return arn
+}
+
+// exporterTimeLayout is how some exporters (Panther) normalise eventTime:
+// "YYYY-MM-DD HH:MM:SS[.nnnnnnnnn]", in UTC.
+const exporterTimeLayout = "2006-01-02 15:04:05.999999999"
+
+// parseEventTime reads CloudTrail's RFC 3339 eventTime, or the exporter form.
+func parseEventTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err == nil {
+		return t.UTC(), nil
+	}
+	if t, err2 := time.Parse(exporterTimeLayout, s); err2 == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, err
+}
