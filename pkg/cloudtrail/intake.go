@@ -57,17 +57,23 @@ type Config struct {
 	Accounts []string
 	// EventNames in scope; DefaultEventNames when empty.
 	EventNames []string
+	// IncludeServiceCallers classifies calls made by AWS services
+	// (userIdentity.type "AWSService": Lambda, ECS, EMR assuming their
+	// execution roles). They never carry a SourceIdentity and are no
+	// bypass by a person, so by default they are out of scope.
+	IncludeServiceCallers bool
 }
 
 // Decoder decodes and validates messages. It is safe for concurrent use.
 type Decoder struct {
-	accounts   map[string]struct{}
-	eventNames map[string]struct{}
+	accounts       map[string]struct{}
+	eventNames     map[string]struct{}
+	serviceCallers bool
 }
 
 // NewDecoder builds a Decoder from cfg.
 func NewDecoder(cfg Config) *Decoder {
-	d := &Decoder{eventNames: map[string]struct{}{}}
+	d := &Decoder{eventNames: map[string]struct{}{}, serviceCallers: cfg.IncludeServiceCallers}
 	if len(cfg.Accounts) > 0 {
 		d.accounts = make(map[string]struct{}, len(cfg.Accounts))
 		for _, a := range cfg.Accounts {
@@ -220,6 +226,9 @@ func (d *Decoder) InScope(ev *Event) error {
 		// An AssumeRole name from another service (a relabelled console
 		// sign-in, say) is not an STS call.
 		return &ScopeError{EventSource: ev.Source, EventName: ev.Name, Reason: "eventSource is not " + stsEventSource}
+	}
+	if ev.Caller.Type == "AWSService" && !d.serviceCallers {
+		return &ScopeError{EventSource: ev.Source, EventName: ev.Name, Reason: "the caller is an AWS service (" + truncate(ev.Caller.InvokedBy, 64) + ")"}
 	}
 	return nil
 }

@@ -61,6 +61,11 @@ func Records(r io.Reader) iter.Seq2[*Event, error] {
 				return
 			}
 		}
+		// A truncated file ends without the closing bracket: report it, or
+		// a partial download would pass for a complete one.
+		if err := expectDelim(dec, ']'); err != nil {
+			yield(nil, err)
+		}
 	}
 }
 
