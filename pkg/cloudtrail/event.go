@@ -7,7 +7,7 @@ package cloudtrail
 
 import (
 	"bytes"
-	"encoding/json"
+	json "github.com/goccy/go-json"
 	"strings"
 	"time"
 )

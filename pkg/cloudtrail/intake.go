@@ -1,7 +1,7 @@
 package cloudtrail
 
 import (
-	"encoding/json"
+	json "github.com/goccy/go-json"
 	"fmt"
 	"net/url"
 	"strings"
