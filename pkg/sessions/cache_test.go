@@ -111,8 +111,10 @@ func TestCacheCoalescesConcurrentMisses(t *testing.T) {
 			results <- err
 		}()
 	}
-	// Every follower has either joined the flight or will hit the entry.
-	waitFor(t, func() bool { return cache.Stats().Lookups == callers })
+	// Every follower has missed; give the last ones a moment to join the
+	// flight (singleflight cannot say who waits) before it lands.
+	waitFor(t, func() bool { return cache.Stats().Misses == callers })
+	time.Sleep(20 * time.Millisecond)
 	close(reader.gate)
 	wg.Wait()
 	close(results)

@@ -116,7 +116,7 @@ func (d *Directory) RawNames(ctx context.Context, user string) ([]string, error)
 		return names, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sessions: raw names of %q: %w", user, err)
+		return nil, fmt.Errorf("raw names of %q: %w", user, err)
 	}
 	return nil, nil
 }

@@ -137,7 +137,7 @@ func (m *Matcher) Lookup(ctx context.Context, q Query) (Result, error) {
 			found, err = m.userTime(ctx, q)
 		}
 		if err != nil {
-			return Result{}, fmt.Errorf("sessions: %s match: %w", st, err)
+			return Result{}, fmt.Errorf("%s match: %w", st, err)
 		}
 		if len(found) > 0 {
 			return Result{Sessions: found, Strategy: st}, nil

@@ -5,6 +5,13 @@
 // Not found is an empty result with a nil error; any failure to read the
 // table (throttling, timeouts, an unreachable endpoint) is an error, never an
 // empty result, so that an outage cannot turn into false alarms.
+//
+// The read path is Store (DynamoDB, uncached) -> Cache (LRU with per-read
+// maximum age, coalesced misses) and Directory (sanitised -> raw user names)
+// -> Matcher (the match policy). Answers that matched are reused for
+// MatcherConfig.PositiveTTL (30 s by default): that is how late the streamer
+// can notice a revocation. Answers that matched nothing are reused only for
+// NegativeTTL (5 s by default).
 package sessions
 
 import (

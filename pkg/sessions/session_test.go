@@ -17,7 +17,7 @@ func TestSanitizeUser(t *testing.T) {
 		{"abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrst"}, // first 20
 		{"a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u", "abcdefghijklmnopqrst"},
 		{"josé.müller", "josmller"}, // non-ASCII letters dropped
-		{"１２３abc", "abc"},          // full-width digits dropped
+		{"１２３abc", "abc"},           // full-width digits dropped
 	}
 	for _, tt := range tests {
 		if got := SanitizeUser(tt.raw); got != tt.want {
