@@ -1,0 +1,57 @@
+# sessionwatch: `make demo` runs the backfill on a local sample, `make test`
+# runs every test against local emulators. Both start what they need and stop
+# it afterwards.
+
+GO            ?= go
+STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+PKGS          := ./...
+TEST_FLAGS    ?= -race -count=1 -timeout 20m
+BENCH         ?= .
+BENCH_FLAGS   ?= -run '^$$' -benchmem -count 6
+
+.PHONY: all build test unit bench lint fmt demo emulators-start emulators-stop clean fuzz
+
+all: lint test
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...
+
+## test: every test, with dynalite and local-aws-sqs started for the run
+test:
+	@scripts/with-emulators.sh $(GO) test $(TEST_FLAGS) $(PKGS)
+
+## unit: tests that need no emulator would still fail loudly; prefer make test
+unit:
+	$(GO) test -count=1 ./pkg/cloudtrail/ ./pkg/classify/ ./pkg/sink/ ./internal/cli/
+
+## bench: benchmarks (6 runs each, for benchstat); BENCH=regexp selects
+bench:
+	@scripts/with-emulators.sh $(GO) test $(BENCH_FLAGS) -bench '$(BENCH)' $(PKGS)
+
+## fuzz: each fuzz target for FUZZTIME (default 2m)
+FUZZTIME ?= 2m
+fuzz:
+	$(GO) test ./pkg/cloudtrail/ -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/cloudtrail/ -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/classify/ -run '^$$' -fuzz '^FuzzSentinelParser$$' -fuzztime $(FUZZTIME)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## demo: emulators up, sample sessions and log files in, backfill run, findings shown
+demo:
+	@scripts/demo.sh
+
+emulators-start:
+	@scripts/emulators.sh start
+
+emulators-stop:
+	@scripts/emulators.sh stop
+
+clean:
+	rm -rf bin out .emulators

@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"flag"
+	"testing"
+	"time"
+)
+
+func TestParseDuration(t *testing.T) {
+	tests := map[string]time.Duration{
+		"7d": 7 * day, "1d12h": 36 * time.Hour, "90m": 90 * time.Minute, "30s": 30 * time.Second,
+		"0d": 0, "2d30m": 2*day + 30*time.Minute, " 5s ": 5 * time.Second,
+	}
+	for in, want := range tests {
+		got, err := ParseDuration(in)
+		if err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "d", "7", "xd", "-1d", "7days", "1d-", "99999999d"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", bad)
+		}
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{90 * day: "90d", 36 * time.Hour: "1d12h0m0s", time.Minute: "1m0s"} {
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	tests := map[string]time.Time{
+		"7d":                   now.Add(-7 * day),
+		"1d12h":                now.Add(-36 * time.Hour),
+		"2026-11-01":           time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		"2026-11-01T10:00:00Z": time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC),
+	}
+	for in, want := range tests {
+		got, err := ParseTime(in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("ParseTime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := ParseTime("last week", now); err == nil {
+		t.Error("accepted nonsense")
+	}
+}
+
+func TestParseEnvAndFlags(t *testing.T) {
+	env := map[string]string{
+		"SESSIONWATCH_TABLE":             "from-env",
+		"SESSIONWATCH_SESSION_RETENTION": "30d",
+		"SESSIONWATCH_SINK":              "stdout, file:/tmp/x",
+		"SESSIONWATCH_REGION":            "eu-west-1",
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	newFS := func() (*flag.FlagSet, *string, *time.Duration, *List, *string) {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		table := fs.String("table", "", "")
+		ret := 90 * day
+		fs.Var(Duration{&ret}, "session-retention", "")
+		var sinks List
+		fs.Var(&sinks, "sink", "")
+		region := fs.String("region", "", "")
+		return fs, table, &ret, &sinks, region
+	}
+
+	fs, table, ret, sinks, region := newFS()
+	if err := Parse(fs, []string{"--region", "us-east-1"}, lookup); err != nil {
+		t.Fatal(err)
+	}
+	if *table != "from-env" || *ret != 30*day || sinks.String() != "stdout,file:/tmp/x" || *region != "us-east-1" {
+		t.Errorf("env not applied or flag lost: %q %v %q %q", *table, *ret, sinks, *region)
+	}
+
+	fs, _, _, sinks, _ = newFS()
+	if err := Parse(fs, []string{"--sink", "file:/a", "--sink", "file:/b"}, lookup); err != nil {
+		t.Fatal(err)
+	}
+	if sinks.String() != "file:/a,file:/b" {
+		t.Errorf("command-line sinks %q should replace the env ones", sinks)
+	}
+
+	fs, _, _, _, _ = newFS()
+	env["SESSIONWATCH_SESSION_RETENTION"] = "soon"
+	if err := Parse(fs, nil, lookup); err == nil {
+		t.Error("bad env value accepted")
+	}
+}
