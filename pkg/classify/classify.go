@@ -105,7 +105,7 @@ type Result struct {
 	Reason   string
 	// FindingID is deterministic: the same STS request and verdict give
 	// the same id, so redeliveries and both copies of a cross-account call
-	// dedupe downstream.
+	// dedupe downstream. Empty when the verdict is no finding.
 	FindingID      string
 	SourceIdentity SourceIdentity
 	// Session is the session the verdict rests on, when one matched.
@@ -138,6 +138,9 @@ func (c *Classifier) classify(ctx context.Context, ev *cloudtrail.Event, fresh b
 	}
 	if ev.Failed() {
 		r = denied(ev, r)
+	}
+	if !r.IsFinding() {
+		return r, nil // the hot path: no severity, no id to derive
 	}
 	if r.Severity == SeverityNone {
 		r.Severity = r.Verdict.DefaultSeverity()
@@ -210,9 +213,10 @@ func (c *Classifier) judgeSessions(ev *cloudtrail.Event, matches []sessions.Sess
 				notStarted = s
 			}
 		default:
+			// Most events end here; the reason is kept cheap.
 			r.Verdict = Tracked
 			r.Session = s
-			r.Reason = fmt.Sprintf("session %s of %q is valid at %s (%s match)", s.ID, s.User, t.Format(time.RFC3339), r.MatchedBy)
+			r.Reason = "session " + s.ID + " is valid at the event time (" + string(r.MatchedBy) + " match)"
 			return r
 		}
 	}

@@ -144,8 +144,11 @@ func TestClassifyVerdicts(t *testing.T) {
 			if !strings.Contains(r.Reason, tt.reason) {
 				t.Errorf("reason %q does not mention %q", r.Reason, tt.reason)
 			}
-			if r.FindingID != FindingID("req", tt.verdict) {
+			if wantID := FindingID("req", tt.verdict); tt.verdict != Tracked && r.FindingID != wantID {
 				t.Errorf("finding id %s not derived from the request and verdict", r.FindingID)
+			}
+			if tt.verdict == Tracked && (r.FindingID != "" || r.Severity != SeverityNone) {
+				t.Errorf("tracked event has finding id %q, severity %s", r.FindingID, r.Severity)
 			}
 			if tt.noLookup != (len(finder.queries) == 0) {
 				t.Errorf("lookups %d, want none: %v", len(finder.queries), tt.noLookup)

@@ -21,8 +21,10 @@ const (
 	DeniedAttempt    Verdict = "denied_attempt"
 )
 
-// Verdicts lists every verdict in a stable order (summaries, metrics).
-var Verdicts = []Verdict{Tracked, NoSourceIdentity, NonSentinel, Orphaned, Revoked, Expired, Unverifiable, DeniedAttempt}
+// AllVerdicts lists every verdict in a stable order (summaries, metrics).
+func AllVerdicts() []Verdict {
+	return []Verdict{Tracked, NoSourceIdentity, NonSentinel, Orphaned, Revoked, Expired, Unverifiable, DeniedAttempt}
+}
 
 // Severity orders findings. The zero value is SeverityNone (no finding).
 type Severity int

@@ -42,8 +42,6 @@ type Event struct {
 	ID            string // eventID
 	Name          string // eventName
 	Source        string // eventSource
-	Type          string // eventType
-	Version       string // eventVersion
 	Time          time.Time
 	Region        string
 	Account       string // recipientAccountId
@@ -88,15 +86,14 @@ func (e *Event) DedupKey() string {
 }
 
 // rawRecord mirrors the CloudTrail fields that are read; everything else is
-// skipped by the decoder. Field names match case-insensitively, which also
-// covers the "ARN"/"arn" spellings seen in resources.
+// skipped by the decoder. Nested objects are pointers: CloudTrail writes
+// null for them (a denied call's requestParameters), and goccy/go-json
+// v0.12.0 corrupts a struct value it decodes null into.
 type rawRecord struct {
-	EventVersion       string            `json:"eventVersion"`
 	EventID            string            `json:"eventID"`
 	EventTime          string            `json:"eventTime"`
 	EventSource        string            `json:"eventSource"`
 	EventName          string            `json:"eventName"`
-	EventType          string            `json:"eventType"`
 	AWSRegion          string            `json:"awsRegion"`
 	SourceIPAddress    string            `json:"sourceIPAddress"`
 	UserAgent          string            `json:"userAgent"`
@@ -166,6 +163,11 @@ func (r *lenientResource) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// present reports whether the value held a CloudTrail record at all.
+func (r *rawRecord) present() bool {
+	return r.EventTime != "" || r.EventName != "" || r.EventSource != "" || r.EventID != ""
+}
+
 // toEvent turns a decoded record into an Event. It fails only when the
 // record is not usable at all (no event time).
 func (r *rawRecord) toEvent() (*Event, error) {
@@ -177,8 +179,6 @@ func (r *rawRecord) toEvent() (*Event, error) {
 		ID:            r.EventID,
 		Name:          r.EventName,
 		Source:        r.EventSource,
-		Type:          r.EventType,
-		Version:       r.EventVersion,
 		Time:          t,
 		Region:        r.AWSRegion,
 		Account:       r.RecipientAccountID,
@@ -198,7 +198,8 @@ func (r *rawRecord) toEvent() (*Event, error) {
 			InvokedBy:   r.UserIdentity.InvokedBy,
 		},
 	}
-	if sc := r.UserIdentity.SessionContext; sc != nil && sc.SessionIssuer != nil {
+	sc := r.UserIdentity.SessionContext
+	if sc != nil && sc.SessionIssuer != nil {
 		ev.Caller.SessionIssuerARN = sc.SessionIssuer.ARN
 	}
 
@@ -208,8 +209,8 @@ func (r *rawRecord) toEvent() (*Event, error) {
 		ev.SourceIdentity, ev.SourceIdentityOrigin = r.ResponseElements.SourceIdentity, OriginResponse
 	case r.RequestParameters != nil && r.RequestParameters.SourceIdentity != "":
 		ev.SourceIdentity, ev.SourceIdentityOrigin = r.RequestParameters.SourceIdentity, OriginRequest
-	case r.UserIdentity.SessionContext != nil && r.UserIdentity.SessionContext.SourceIdentity != "":
-		ev.SourceIdentity, ev.SourceIdentityOrigin = r.UserIdentity.SessionContext.SourceIdentity, OriginSessionContext
+	case sc != nil && sc.SourceIdentity != "":
+		ev.SourceIdentity, ev.SourceIdentityOrigin = sc.SourceIdentity, OriginSessionContext
 	}
 
 	if p := r.RequestParameters; p != nil {

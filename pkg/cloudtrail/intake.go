@@ -1,10 +1,11 @@
 package cloudtrail
 
 import (
-	json "github.com/goccy/go-json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"net/url"
 	"strings"
+	"sync"
 )
 
 // Shape is the kind of message found on the queue.
@@ -69,11 +70,15 @@ type Decoder struct {
 	accounts       map[string]struct{}
 	eventNames     map[string]struct{}
 	serviceCallers bool
+	// pool recycles decode targets: a rawMessage is large, and one per
+	// message would be most of the decoder's garbage.
+	pool sync.Pool
 }
 
 // NewDecoder builds a Decoder from cfg.
 func NewDecoder(cfg Config) *Decoder {
 	d := &Decoder{eventNames: map[string]struct{}{}, serviceCallers: cfg.IncludeServiceCallers}
+	d.pool.New = func() any { return new(rawMessage) }
 	if len(cfg.Accounts) > 0 {
 		d.accounts = make(map[string]struct{}, len(cfg.Accounts))
 		for _, a := range cfg.Accounts {
@@ -96,7 +101,6 @@ type rawMessage struct {
 	rawRecord
 
 	// EventBridge envelope.
-	Version    string     `json:"version"`
 	ID         string     `json:"id"`
 	DetailType string     `json:"detail-type"`
 	Source     string     `json:"source"`
@@ -133,20 +137,22 @@ type s3EventRecord struct {
 // A record is returned even when it is out of scope, together with an error
 // matching ErrOutOfScope, so callers can count it by name.
 func (d *Decoder) DecodeMessage(body []byte) (Message, error) {
-	var raw rawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
+	raw := d.pool.Get().(*rawMessage)
+	defer d.release(raw)
+	if err := json.Unmarshal(body, raw); err != nil {
 		return Message{}, &SyntaxError{Shape: "message", Err: err}
 	}
-	msg, err := d.fromRaw(&raw, false)
+	msg, err := d.fromRaw(raw, false)
 	if err != nil || msg.Shape != ShapeSNS {
 		return msg, err
 	}
 	// SNS wraps one of the other shapes as a JSON string: decode that once.
-	var inner rawMessage
-	if err := json.Unmarshal([]byte(raw.Message), &inner); err != nil {
+	inner := d.pool.Get().(*rawMessage)
+	defer d.release(inner)
+	if err := json.Unmarshal([]byte(raw.Message), inner); err != nil {
 		return msg, &SyntaxError{Shape: ShapeSNS, Err: err}
 	}
-	in, err := d.fromRaw(&inner, true)
+	in, err := d.fromRaw(inner, true)
 	in.Inner, in.Shape = in.Shape, ShapeSNS
 	if in.ID == "" {
 		in.ID = raw.MessageID
@@ -154,9 +160,16 @@ func (d *Decoder) DecodeMessage(body []byte) (Message, error) {
 	return in, err
 }
 
+// release clears a decode target and returns it to the pool. Nothing keeps
+// a reference into it: toEvent copies what it reads.
+func (d *Decoder) release(raw *rawMessage) {
+	*raw = rawMessage{}
+	d.pool.Put(raw)
+}
+
 func (d *Decoder) fromRaw(raw *rawMessage, insideSNS bool) (Message, error) {
 	switch {
-	case raw.Detail != nil || raw.DetailType != "":
+	case raw.DetailType != "" || raw.Source != "" || raw.Detail != nil:
 		return d.fromEnvelope(raw)
 	case raw.Type != "" && raw.MessageID != "":
 		if insideSNS {
@@ -195,8 +208,8 @@ func (d *Decoder) fromEnvelope(raw *rawMessage) (Message, error) {
 	if err := d.checkAccount("account", raw.Account); err != nil {
 		return msg, err
 	}
-	if raw.Detail == nil {
-		return msg, &ShapeError{Detail: "EventBridge envelope without detail"}
+	if raw.Detail == nil || !raw.Detail.present() {
+		return msg, &ShapeError{Detail: "EventBridge envelope without a CloudTrail record in detail"}
 	}
 	ev, err := raw.Detail.toEvent()
 	if err != nil {

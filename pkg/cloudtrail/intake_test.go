@@ -124,7 +124,7 @@ func TestDecodeRecordFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Event{
-		ID: "evt-1", Name: "AssumeRole", Source: "sts.amazonaws.com", Type: "AwsApiCall", Version: "1.08",
+		ID: "evt-1", Name: "AssumeRole", Source: "sts.amazonaws.com",
 		Time: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC), Region: "eu-west-1", Account: "111122223333",
 		RequestID: "req-1", SharedEventID: "shared-1", SourceIP: "198.51.100.7", UserAgent: "aws-cli/2.15",
 		Caller: Identity{Type: "AssumedRole", ARN: "arn:aws:sts::111122223333:assumed-role/Gateway/alice", PrincipalID: "AROAEXAMPLE:alice",
