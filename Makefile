@@ -9,7 +9,7 @@ TEST_FLAGS    ?= -race -count=1 -timeout 20m
 BENCH         ?= .
 BENCH_FLAGS   ?= -run '^$$' -benchmem -count 6
 
-.PHONY: all build test unit bench lint fmt demo emulators-start emulators-stop clean fuzz
+.PHONY: all build test unit bench lint fmt demo demo-backfill emulators-start emulators-stop clean fuzz
 
 all: lint test
 
@@ -43,9 +43,12 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## demo: emulators up, sample sessions and log files in, backfill run, findings shown
-demo:
-	@scripts/demo.sh
+## demo: emulators up, sample sessions and events in, findings shown
+demo: demo-backfill
+
+## demo-backfill: the backfill over a generated sample trail archive
+demo-backfill:
+	@scripts/demo-backfill.sh
 
 emulators-start:
 	@scripts/emulators.sh start
