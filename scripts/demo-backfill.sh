@@ -26,9 +26,9 @@ run_demo() {
   set -e
 
   echo
-  echo "==> findings (category, severity, finding_id, reason), from $out/findings.jsonl"
+  echo "==> findings, two of each category (category, severity, finding_id, reason), from $out/findings.jsonl"
   if command -v jq >/dev/null; then
-    jq -r '[.category, .severity, .finding_id, .reason] | @tsv' "$out/findings.jsonl" | sort | head -n 40
+    jq -r -s 'group_by(.category)[] | .[:2][] | [.category, .severity, .finding_id, .reason] | @tsv' "$out/findings.jsonl"
   else
     head -n 20 "$out/findings.jsonl"
   fi
