@@ -31,9 +31,9 @@ bench:
 ## fuzz: each fuzz target for FUZZTIME (default 2m)
 FUZZTIME ?= 2m
 fuzz:
-	$(GO) test ./pkg/cloudtrail/ -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/cloudtrail/ -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/classify/ -run '^$$' -fuzz '^FuzzSentinelParser$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/cloudtrail/ -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./pkg/cloudtrail/ -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./pkg/classify/ -run '^$$' -fuzz '^FuzzSentinelParser$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
