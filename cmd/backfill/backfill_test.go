@@ -48,8 +48,15 @@ type result struct {
 
 func runBackfill(t *testing.T, args ...string) result {
 	t.Helper()
+	return runBackfillEnv(t, nil, args...)
+}
+
+// runBackfillEnv runs the command with vars as its environment.
+func runBackfillEnv(t *testing.T, vars map[string]string, args ...string) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), args, env{stdout: &stdout, stderr: &stderr, lookupEnv: func(string) (string, bool) { return "", false },
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	code := run(context.Background(), args, env{stdout: &stdout, stderr: &stderr, lookupEnv: lookup,
 		now: func() time.Time { return testNow }})
 	var findings []sink.Finding
 	sc := bufio.NewScanner(&stdout)
@@ -179,6 +186,24 @@ func TestBackfillExitCodes(t *testing.T) {
 		}
 		if !strings.Contains(res.stderr, "tracked rate    100.0%") {
 			t.Errorf("summary:\n%s", res.stderr)
+		}
+	})
+	t.Run("flags from SESSIONWATCH_ variables", func(t *testing.T) {
+		oldest, newest := clean.Span()
+		res := runBackfillEnv(t, map[string]string{
+			"SESSIONWATCH_SOURCE": "file:" + cleanFile,
+			"SESSIONWATCH_TABLE":  cleanTable,
+			"SESSIONWATCH_SINCE":  oldest.Add(-time.Hour).Format(time.RFC3339),
+			"SESSIONWATCH_UNTIL":  newest.Add(time.Hour).Format(time.RFC3339),
+			"SESSIONWATCH_MATCH":  "user-time",
+		})
+		if res.code != exitClean || !strings.Contains(res.stderr, "in scope        "+strconv.Itoa(len(clean.Events))) {
+			t.Errorf("exit %d; stderr:\n%s", res.code, res.stderr)
+		}
+		res = runBackfillEnv(t, map[string]string{"SESSIONWATCH_SOURCE": "file:" + cleanFile, "SESSIONWATCH_TABLE": cleanTable,
+			"SESSIONWATCH_SESSION_RETENTION": "forever"})
+		if res.code != exitError || !strings.Contains(res.stderr, "SESSIONWATCH_SESSION_RETENTION") {
+			t.Errorf("a bad variable: exit %d; stderr:\n%s", res.code, res.stderr)
 		}
 	})
 	t.Run("missing source exits 2", func(t *testing.T) {
