@@ -138,6 +138,8 @@ func run(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "backfill: %v\n", err)
 		return exitError
 	}
+	// Workers log concurrently: serialise writes to stderr.
+	e.stderr = zerolog.SyncWriter(e.stderr)
 	log := zerolog.New(e.stderr).Level(o.logLevel).With().Timestamp().Str("cmd", "backfill").Logger()
 
 	sum, err := backfill(ctx, o, e, log)
