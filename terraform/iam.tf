@@ -1,0 +1,179 @@
+# IAM: one role for the streamer (reads the queue and the session table,
+# writes findings), one for the backfill (reads CloudTrail and the archive).
+# Each grants only the calls the code makes; terraform_test.go checks the
+# list against the SDK calls in the Go code.
+
+locals {
+  table_resources = [local.session_table_arn, "${local.session_table_arn}/index/*"]
+
+  streamer_principal = var.mode == "lambda" ? "lambda.amazonaws.com" : "ecs-tasks.amazonaws.com"
+}
+
+data "aws_iam_policy_document" "streamer_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = [local.streamer_principal]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "streamer" {
+  name               = "${var.name_prefix}-streamer"
+  assume_role_policy = data.aws_iam_policy_document.streamer_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "streamer" {
+  statement {
+    sid = "ConsumeQueue"
+    # DeleteMessageBatch and ChangeMessageVisibilityBatch authorise as
+    # DeleteMessage and ChangeMessageVisibility.
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+    resources = [aws_sqs_queue.events.arn]
+  }
+  statement {
+    sid = "ReadSessions"
+    # Query: both GSIs, and the readiness probe. Scan: the periodic read of
+    # gsi-user's user attribute for the raw-name directory (never per event).
+    actions   = ["dynamodb:Query", "dynamodb:Scan"]
+    resources = local.table_resources
+  }
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "DecryptQueue"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.trail_bucket_arn == null ? [] : [var.trail_bucket_arn]
+    content {
+      sid       = "ReadTrailObjects"
+      actions   = ["s3:GetObject"]
+      resources = ["${statement.value}/AWSLogs/*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(var.sink_sqs_queue_arns) == 0 ? [] : [1]
+    content {
+      sid       = "SinkSQS"
+      actions   = ["sqs:SendMessage"]
+      resources = var.sink_sqs_queue_arns
+    }
+  }
+  dynamic "statement" {
+    for_each = length(var.sink_sns_topic_arns) == 0 ? [] : [1]
+    content {
+      sid       = "SinkSNS"
+      actions   = ["sns:Publish"]
+      resources = var.sink_sns_topic_arns
+    }
+  }
+  dynamic "statement" {
+    for_each = length(var.sink_event_bus_arns) == 0 ? [] : [1]
+    content {
+      sid       = "SinkEventBridge"
+      actions   = ["events:PutEvents"]
+      resources = var.sink_event_bus_arns
+    }
+  }
+  dynamic "statement" {
+    for_each = var.securityhub_sink ? [1] : []
+    content {
+      sid       = "SinkSecurityHub"
+      actions   = ["securityhub:BatchImportFindings"]
+      resources = ["arn:${local.partition}:securityhub:${local.region}:${local.account_id}:product/${local.account_id}/default"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "streamer" {
+  name   = "${var.name_prefix}-streamer"
+  role   = aws_iam_role.streamer.id
+  policy = data.aws_iam_policy_document.streamer.json
+}
+
+# Backfill: CloudTrail LookupEvents, the trail archive, the session table,
+# and (multi-account) the member-account role.
+data "aws_iam_policy_document" "backfill_assume" {
+  count = length(var.backfill_trusted_principal_arns) == 0 ? 0 : 1
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "AWS"
+      identifiers = var.backfill_trusted_principal_arns
+    }
+  }
+}
+
+resource "aws_iam_role" "backfill" {
+  count              = length(var.backfill_trusted_principal_arns) == 0 ? 0 : 1
+  name               = "${var.name_prefix}-backfill"
+  assume_role_policy = data.aws_iam_policy_document.backfill_assume[0].json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "backfill" {
+  statement {
+    sid       = "LookupEvents"
+    actions   = ["cloudtrail:LookupEvents"]
+    resources = ["*"] # LookupEvents supports no resource-level permissions.
+  }
+  statement {
+    sid       = "ReadSessions"
+    actions   = ["dynamodb:Query", "dynamodb:Scan"]
+    resources = local.table_resources
+  }
+  statement {
+    sid       = "ListRegions"
+    actions   = ["ec2:DescribeRegions"]
+    resources = ["*"]
+  }
+  dynamic "statement" {
+    for_each = var.trail_bucket_arn == null ? [] : [var.trail_bucket_arn]
+    content {
+      sid       = "ListTrailArchive"
+      actions   = ["s3:ListBucket"]
+      resources = [statement.value]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.trail_bucket_arn == null ? [] : [var.trail_bucket_arn]
+    content {
+      sid       = "ReadTrailArchive"
+      actions   = ["s3:GetObject"]
+      resources = ["${statement.value}/AWSLogs/*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.backfill_member_role_name == null ? [] : [var.backfill_member_role_name]
+    content {
+      sid       = "MemberAccounts"
+      actions   = ["sts:AssumeRole"]
+      resources = ["arn:${local.partition}:iam::*:role/${statement.value}"]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.backfill_member_role_name == null ? [] : [1]
+    content {
+      sid       = "ListOrganizationAccounts"
+      actions   = ["organizations:ListAccounts"]
+      resources = ["*"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "backfill" {
+  count  = length(var.backfill_trusted_principal_arns) == 0 ? 0 : 1
+  name   = "${var.name_prefix}-backfill"
+  role   = aws_iam_role.backfill[0].id
+  policy = data.aws_iam_policy_document.backfill.json
+}

@@ -1,0 +1,175 @@
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.name
+  partition  = data.aws_partition.current.partition
+
+  session_table_arn = "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${var.session_table_name}"
+
+  # The streamer's environment: one SESSIONWATCH_ variable per flag.
+  streamer_environment = merge({
+    SESSIONWATCH_QUEUE_URL    = aws_sqs_queue.events.url
+    SESSIONWATCH_TABLE        = var.session_table_name
+    SESSIONWATCH_EVENT_NAMES  = join(",", var.event_names)
+    SESSIONWATCH_ACCOUNTS     = join(",", var.accounts)
+    SESSIONWATCH_SINK         = join(",", var.sinks)
+    SESSIONWATCH_ORPHAN_GRACE = "${var.orphan_grace_seconds}s"
+    SESSIONWATCH_LOG_LEVEL    = "info"
+  }, var.extra_environment)
+}
+
+# Poison messages (undecodable, or failing past max_receive_count) end here.
+resource "aws_sqs_queue" "dlq" {
+  name                              = "${var.name_prefix}-events-dlq"
+  message_retention_seconds         = 1209600
+  sqs_managed_sse_enabled           = var.kms_key_arn == null ? true : null
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = var.kms_key_arn == null ? null : 3600
+  tags                              = var.tags
+}
+
+resource "aws_sqs_queue" "events" {
+  name                              = "${var.name_prefix}-events"
+  visibility_timeout_seconds        = var.queue_visibility_timeout_seconds
+  message_retention_seconds         = var.queue_message_retention_seconds
+  receive_wait_time_seconds         = 20
+  sqs_managed_sse_enabled           = var.kms_key_arn == null ? true : null
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = var.kms_key_arn == null ? null : 3600
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dlq.arn
+    maxReceiveCount     = var.max_receive_count
+  })
+  tags = var.tags
+}
+
+resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
+  queue_url = aws_sqs_queue.dlq.id
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.events.arn]
+  })
+}
+
+# AssumeRole calls are read-only management events: the rule must opt in to
+# them with ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS.
+resource "aws_cloudwatch_event_rule" "sts" {
+  name           = "${var.name_prefix}-sts-assume-role"
+  description    = "CloudTrail AssumeRole-family calls for sessionwatch"
+  event_bus_name = "default"
+  state          = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+  event_pattern = jsonencode({
+    source      = ["aws.sts"]
+    detail-type = ["AWS API Call via CloudTrail"]
+    detail = {
+      eventSource = ["sts.amazonaws.com"]
+      eventName   = var.event_names
+    }
+  })
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "queue" {
+  rule           = aws_cloudwatch_event_rule.sts.name
+  event_bus_name = "default"
+  target_id      = "sessionwatch-queue"
+  arn            = aws_sqs_queue.events.arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 86400
+    maximum_retry_attempts       = 185
+  }
+  # Events EventBridge could not deliver are kept for inspection.
+  dead_letter_config {
+    arn = aws_sqs_queue.dlq.arn
+  }
+}
+
+# Only the rule may send to the queue: anyone else with sqs:SendMessage
+# could forge or drown events.
+data "aws_iam_policy_document" "queue" {
+  statement {
+    sid       = "EventBridgeRuleOnly"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.events.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.sts.arn]
+    }
+  }
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.events.arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "events" {
+  queue_url = aws_sqs_queue.events.id
+  policy    = data.aws_iam_policy_document.queue.json
+}
+
+data "aws_iam_policy_document" "dlq" {
+  statement {
+    sid       = "EventBridgeDeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.sts.arn]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "dlq" {
+  queue_url = aws_sqs_queue.dlq.id
+  policy    = data.aws_iam_policy_document.dlq.json
+}
+
+# Cross-account delivery: member accounts forward their STS events to this
+# region's default bus (see modules/forwarder).
+resource "aws_cloudwatch_event_bus_policy" "organization" {
+  count          = var.organization_id == null ? 0 : 1
+  event_bus_name = "default"
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "${var.name_prefix}-organization-put-events"
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = "events:PutEvents"
+      Resource  = "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/default"
+      Condition = { StringEquals = { "aws:PrincipalOrgID" = var.organization_id } }
+    }]
+  })
+}
+
+resource "aws_cloudwatch_log_group" "streamer" {
+  name              = "/sessionwatch/${var.name_prefix}/streamer"
+  retention_in_days = var.log_retention_days
+  tags              = var.tags
+}
