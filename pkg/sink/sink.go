@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 )
 
 // Sink delivers findings. Write returns nil when every finding was accepted,
@@ -64,19 +63,3 @@ func failAll(name string, n int, err error) *BatchError {
 
 // ErrUnknownSink is returned by Open for an unsupported URI.
 var ErrUnknownSink = errors.New("unknown sink")
-
-// Open builds a sink from its URI: "stdout" or "file:PATH".
-func Open(uri string) (Sink, error) {
-	switch {
-	case uri == "" || uri == "stdout" || uri == "-":
-		return NewStdout(), nil
-	case strings.HasPrefix(uri, "file:"):
-		path := strings.TrimPrefix(uri, "file:")
-		if path == "" {
-			return nil, fmt.Errorf("sink %q: empty path", uri)
-		}
-		return OpenFile(path)
-	default:
-		return nil, fmt.Errorf("%w %q (want stdout or file:PATH)", ErrUnknownSink, uri)
-	}
-}

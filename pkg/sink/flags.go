@@ -1,0 +1,96 @@
+package sink
+
+import (
+	"flag"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sessionwatch/sessionwatch/internal/cli"
+)
+
+// Flags are the sink flags shared by the streamer and the backfill. Each
+// has its SESSIONWATCH_ variable through cli.Parse. Secrets have no flag:
+// the HEC token and the webhook key come from SESSIONWATCH_HEC_TOKEN and
+// SESSIONWATCH_WEBHOOK_SECRET or from the files named by --hec-token-file
+// and --webhook-secret-file.
+type Flags struct {
+	sinks, headers               cli.List
+	format                       string
+	batchSize                    int
+	batchWait, callTimeout       time.Duration
+	retries                      int
+	fileMaxBytes                 int64
+	fileBackups                  int
+	fileSync                     time.Duration
+	hookKeyFile, hookSigHeader   string
+	hecTokenFile, hecIndex       string
+	hecSourcetype                string
+	securityHubAccount, ebSource string
+	ebDetailType                 string
+	defaultSink                  string
+}
+
+// AddFlags registers the sink flags on fs; defaultSink is used when no
+// --sink is given.
+func AddFlags(fs *flag.FlagSet, defaultSink string) *Flags {
+	f := &Flags{defaultSink: defaultSink}
+	fs.Var(&f.sinks, "sink", "where findings go (repeatable; every sink must accept a finding): "+URIHelp)
+	fs.StringVar(&f.format, "format", "native", "finding format for sinks that carry any: native, ocsf or asff (securityhub is always asff)")
+	fs.IntVar(&f.batchSize, "sink-batch-size", 0, "findings per call of a network sink (0: the service's limit)")
+	fs.DurationVar(&f.batchWait, "sink-batch-wait", 200*time.Millisecond, "longest a finding waits for a batch to fill")
+	fs.IntVar(&f.retries, "sink-max-attempts", 5, "attempts per call of a network sink, the first included")
+	fs.DurationVar(&f.callTimeout, "sink-call-timeout", 30*time.Second, "timeout of one call of a network sink")
+	fs.Int64Var(&f.fileMaxBytes, "file-max-bytes", 0, "rotate a file sink before it grows past this size (0: never)")
+	fs.IntVar(&f.fileBackups, "file-max-backups", 0, "rotated files kept per file sink (0: all)")
+	fs.DurationVar(&f.fileSync, "file-sync-interval", time.Second, "how often a file sink syncs to disk (and always on exit)")
+	fs.StringVar(&f.hookKeyFile, "webhook-secret-file", "", "file holding the webhook HMAC key (default: $"+EnvWebhookSecret+")")
+	fs.StringVar(&f.hookSigHeader, "webhook-signature-header", DefaultSignatureHeader, "header carrying the webhook body's HMAC-SHA256")
+	fs.Var(&f.headers, "webhook-header", `extra webhook header "Name: value" (repeatable)`)
+	fs.StringVar(&f.hecTokenFile, "hec-token-file", "", "file holding the Splunk HEC token (default: $"+EnvHECToken+")")
+	fs.StringVar(&f.hecIndex, "hec-index", "", "Splunk index (default: the token's)")
+	fs.StringVar(&f.hecSourcetype, "hec-sourcetype", "", "Splunk sourcetype (default: sessionwatch:finding, sessionwatch:ocsf or sessionwatch:asff)")
+	fs.StringVar(&f.securityHubAccount, "securityhub-account", "", "account importing ASFF findings: ProductArn and AwsAccountId (default: each event's account)")
+	fs.StringVar(&f.ebSource, "eventbridge-source", "sessionwatch", "EventBridge event source")
+	fs.StringVar(&f.ebDetailType, "eventbridge-detail-type", "sessionwatch finding", "EventBridge event detail-type")
+	return f
+}
+
+// URIs are the --sink values, or the default sink.
+func (f *Flags) URIs() []string { return f.sinks.Values(f.defaultSink) }
+
+// Options turns the parsed flags into Options; the caller adds what flags
+// do not carry (AWS config, logger, observer, product version, LookupEnv).
+func (f *Flags) Options() (Options, error) {
+	format, err := ParseFormat(f.format)
+	if err != nil {
+		return Options{}, fmt.Errorf("--format: %w", err)
+	}
+	headers := http.Header{}
+	for _, h := range f.headers.Values() {
+		name, value, err := ParseHeader(h)
+		if err != nil {
+			return Options{}, fmt.Errorf("--webhook-header: %w", err)
+		}
+		headers.Add(name, value)
+	}
+	if f.batchSize < 0 || f.retries < 1 || f.batchWait <= 0 || f.callTimeout <= 0 {
+		return Options{}, fmt.Errorf("sink batching: want --sink-batch-size ≥ 0, --sink-max-attempts ≥ 1 and positive durations")
+	}
+	for _, uri := range f.URIs() {
+		if strings.TrimSpace(uri) == "" {
+			return Options{}, fmt.Errorf("--sink: empty URI")
+		}
+	}
+	return Options{
+		Format:      format,
+		Render:      RenderConfig{AccountID: f.securityHubAccount},
+		Batch:       BatchConfig{MaxItems: f.batchSize, MaxWait: f.batchWait},
+		Retry:       RetryConfig{MaxAttempts: f.retries, CallTimeout: f.callTimeout},
+		File:        FileConfig{MaxBytes: f.fileMaxBytes, MaxBackups: f.fileBackups, SyncInterval: f.fileSync},
+		Webhook:     WebhookConfig{Secret: SecretSource{Env: EnvWebhookSecret, File: f.hookKeyFile}, SignatureHeader: f.hookSigHeader, Headers: headers},
+		HEC:         HECConfig{Token: SecretSource{Env: EnvHECToken, File: f.hecTokenFile}, Index: f.hecIndex, Sourcetype: f.hecSourcetype},
+		EventBridge: EventBridgeConfig{Source: f.ebSource, DetailType: f.ebDetailType},
+	}, nil
+}
