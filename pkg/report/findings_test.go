@@ -1,0 +1,88 @@
+package report
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/sessionwatch/sessionwatch/pkg/sink"
+)
+
+// writeNative renders findings as the file sink does.
+func writeNative(t *testing.T, fs []sink.Finding) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := sink.NewWriter("test", &buf)
+	if err := w.Write(context.Background(), fs); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestReadFindings(t *testing.T) {
+	want := tableFindings()
+	file := writeNative(t, want)
+	// A blank line, a foreign line, a line of another schema and a partial
+	// last line (a file still being written) among the findings.
+	lines := strings.SplitAfter(string(file), "\n")
+	mixed := lines[0] + "\n" + `{"hello":"world"}` + "\n" + lines[1] + `{"schema":"other/v9","finding_id":"x"}` + "\n" +
+		strings.Join(lines[2:], "") + lines[0][:40]
+
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(mixed))
+	zw.Close()
+
+	for name, input := range map[string][]byte{"plain": []byte(mixed), "gzip": gz.Bytes()} {
+		t.Run(name, func(t *testing.T) {
+			var got []sink.Finding
+			var badLines []int
+			for f, err := range ReadFindings(bytes.NewReader(input)) {
+				var le *LineError
+				switch {
+				case errors.As(err, &le):
+					badLines = append(badLines, le.Line)
+				case err != nil:
+					t.Fatal(err)
+				default:
+					got = append(got, f)
+				}
+			}
+			if len(got) != len(want) {
+				t.Fatalf("read %d findings, want %d", len(got), len(want))
+			}
+			for i := range want {
+				if got[i].FindingID != want[i].FindingID || !got[i].Event.Time.Equal(want[i].Event.Time) ||
+					got[i].SourceIdentity.Value != want[i].SourceIdentity.Value || got[i].Principal.ARN != want[i].Principal.ARN {
+					t.Errorf("finding %d: %+v, want %+v", i, got[i], want[i])
+				}
+			}
+			if len(badLines) != 3 || badLines[0] != 3 || badLines[1] != 5 || badLines[2] != 8 {
+				t.Errorf("bad lines %v, want [3 5 8]", badLines)
+			}
+		})
+	}
+}
+
+func TestReadFindingsLineTooLong(t *testing.T) {
+	input := writeNative(t, tableFindings()[:1])
+	input = append(input, bytes.Repeat([]byte("x"), MaxFindingLine+1)...)
+	var n int
+	var last error
+	for _, err := range ReadFindings(bytes.NewReader(input)) {
+		if err == nil {
+			n++
+		}
+		last = err
+	}
+	var le *LineError
+	if n != 1 || !errors.As(last, &le) || le.Line != 2 {
+		t.Errorf("read %d, last error %v", n, last)
+	}
+}

@@ -1,0 +1,363 @@
+package report
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+
+	"github.com/sessionwatch/sessionwatch/pkg/classify"
+	"github.com/sessionwatch/sessionwatch/pkg/sink"
+)
+
+func walk(n *html.Node, fn func(*html.Node)) {
+	fn(n)
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		walk(c, fn)
+	}
+}
+
+func textOf(n *html.Node) string {
+	var b strings.Builder
+	walk(n, func(c *html.Node) {
+		if c.Type == html.TextNode {
+			b.WriteString(c.Data)
+		}
+	})
+	return b.String()
+}
+
+func attr(n *html.Node, key string) (string, bool) {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val, true
+		}
+	}
+	return "", false
+}
+
+func byID(doc *html.Node, id string) *html.Node {
+	var found *html.Node
+	walk(doc, func(n *html.Node) {
+		if v, ok := attr(n, "id"); ok && v == id && found == nil {
+			found = n
+		}
+	})
+	return found
+}
+
+func render(t *testing.T, s Summary, fs []sink.Finding, opts HTMLOptions) ([]byte, *html.Node) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := WriteHTML(&buf, s, fs, opts); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := html.Parse(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatalf("the report does not parse: %v", err)
+	}
+	return buf.Bytes(), doc
+}
+
+// checkSelfContained fails on anything that would make the page fetch or
+// run something not in the file.
+func checkSelfContained(t *testing.T, doc *html.Node) {
+	t.Helper()
+	for _, p := range selfContainedProblems(doc) {
+		t.Error(p)
+	}
+}
+
+// selfContainedProblems lists what would make a page fetch or run
+// something not in the file, or not be allowed by its own policy.
+func selfContainedProblems(doc *html.Node) []string {
+	var problems []string
+	errorf := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	var scripts, styles []string
+	csp := ""
+	walk(doc, func(n *html.Node) {
+		if n.Type != html.ElementNode {
+			return
+		}
+		switch n.DataAtom {
+		case atom.Link, atom.Iframe, atom.Frame, atom.Object, atom.Embed, atom.Img, atom.Image, atom.Base,
+			atom.Audio, atom.Video, atom.Source, atom.Track, atom.Form, atom.Picture:
+			errorf("element <%s> in the report", n.Data)
+		case atom.Script:
+			scripts = append(scripts, textOf(n))
+		case atom.Style:
+			styles = append(styles, textOf(n))
+		case atom.Meta:
+			if v, _ := attr(n, "http-equiv"); strings.EqualFold(v, "Content-Security-Policy") {
+				csp, _ = attr(n, "content")
+			}
+		}
+		if n.Namespace == "svg" && (n.Data == "use" || n.Data == "image" || n.Data == "foreignObject" || n.Data == "a") {
+			errorf("SVG element <%s> in the report", n.Data)
+		}
+		for _, a := range n.Attr {
+			key := strings.ToLower(a.Key)
+			val := strings.ToLower(strings.TrimSpace(a.Val))
+			switch {
+			case strings.HasPrefix(key, "on"):
+				errorf("event handler %s=%q on <%s>", a.Key, a.Val, n.Data)
+			case key == "style":
+				errorf("style attribute on <%s>", n.Data)
+			case key == "src" || key == "href" || key == "srcset" || key == "action" || key == "formaction" ||
+				key == "poster" || key == "background" || key == "data" || key == "ping" || a.Namespace == "xlink":
+				errorf("reference %s=%q on <%s>", a.Key, a.Val, n.Data)
+			case strings.Contains(val, "http:") || strings.Contains(val, "https:") || strings.HasPrefix(val, "//") ||
+				strings.Contains(val, "url(") || strings.Contains(val, "javascript:"):
+				errorf("external-looking value %s=%q on <%s>", a.Key, a.Val, n.Data)
+			}
+		}
+	})
+	if len(scripts) != 1 || len(styles) != 1 {
+		errorf("%d scripts and %d style sheets, want one of each", len(scripts), len(styles))
+		return problems
+	}
+	for _, css := range styles {
+		if strings.Contains(css, "@import") || strings.Contains(css, "url(") || strings.Contains(css, "@font-face") {
+			errorf("the style sheet loads something")
+		}
+	}
+	for _, js := range scripts {
+		for _, bad := range []string{"fetch(", "XMLHttpRequest", "import(", "innerHTML", "eval(", "http:", "https:", "WebSocket"} {
+			if strings.Contains(js, bad) {
+				errorf("the script uses %s", bad)
+			}
+		}
+	}
+	// The policy allows exactly the page's own style sheet and script.
+	hash := func(s string) string {
+		sum := sha256.Sum256([]byte(s))
+		return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	}
+	want := "default-src 'none'; style-src " + hash(styles[0]) + "; script-src " + hash(scripts[0])
+	if !strings.HasPrefix(csp, want) {
+		errorf("Content-Security-Policy %q does not start with %q", csp, want)
+	}
+	return problems
+}
+
+func countSVG(doc *html.Node, name string) int {
+	n := 0
+	walk(doc, func(c *html.Node) {
+		if c.Type == html.ElementNode && c.Namespace == "svg" && c.Data == name {
+			n++
+		}
+	})
+	return n
+}
+
+func findingRows(t *testing.T, doc *html.Node) []*html.Node {
+	t.Helper()
+	table := byID(doc, "findings")
+	if table == nil {
+		t.Fatal("no findings table")
+	}
+	var rows []*html.Node
+	walk(table, func(n *html.Node) {
+		if n.DataAtom == atom.Tr && n.Parent != nil && n.Parent.DataAtom == atom.Tbody {
+			rows = append(rows, n)
+		}
+	})
+	return rows
+}
+
+func corpusReport(t *testing.T, maxFindings int) (Summary, []sink.Finding) {
+	t.Helper()
+	_, evs := expectedResults(t, reportCorpusConfig())
+	acc := NewAccumulator(Config{Sources: []string{"file:./trail"}, MaxFindings: maxFindings, Now: func() time.Time { return corpusNow }})
+	for _, x := range evs {
+		acc.Add(x.ev, x.r)
+	}
+	s := acc.Summary()
+	s.Events, s.InScope = len(evs)+10, len(evs)
+	return s, acc.Findings()
+}
+
+// TestWriteHTML: the report parses, references nothing outside itself,
+// has its four charts and a row, with its finding id, for every finding.
+func TestWriteHTML(t *testing.T) {
+	s, fs := corpusReport(t, 0)
+	if len(fs) != s.Findings || len(fs) < 500 {
+		t.Fatalf("%d findings kept of %d", len(fs), s.Findings)
+	}
+	out, doc := render(t, s, fs, HTMLOptions{Title: "Weekly report", GeneratedAt: corpusNow})
+	checkSelfContained(t, doc)
+
+	if n := countSVG(doc, "svg"); n != 4 {
+		t.Errorf("%d charts, want 4 (tracked rate, findings per day, callers, roles)", n)
+	}
+	if countSVG(doc, "polyline") == 0 || countSVG(doc, "circle") == 0 || countSVG(doc, "rect") < 20 || countSVG(doc, "line") < 20 {
+		t.Error("the charts lack lines, points, bars or axes")
+	}
+	rows := findingRows(t, doc)
+	if len(rows) != len(fs) {
+		t.Fatalf("%d rows, want %d", len(rows), len(fs))
+	}
+	for i, f := range fs {
+		if !strings.Contains(textOf(rows[i]), f.FindingID) {
+			t.Fatalf("row %d lacks finding id %s", i, f.FindingID)
+		}
+		if v, _ := attr(rows[i], "data-verdict"); v != string(f.Category) {
+			t.Fatalf("row %d: data-verdict %q, want %q", i, v, f.Category)
+		}
+	}
+	text := textOf(doc)
+	rate, _ := s.TrackedRate()
+	for _, want := range []string{"Weekly report", "file:./trail", percent(rate, true), thousands(s.Findings), thousands(s.Classified),
+		s.TopCallers[0].Key, s.TopRoles[0].Key, s.AccountRegions[0].Account, "Tracked rate per day", "Per account and region"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	if strings.Contains(text, "Showing") {
+		t.Error("a capped-rows note without a cap")
+	}
+	// The verdict select offers each verdict in the table.
+	sel := byID(doc, "verdict")
+	if sel == nil || !strings.Contains(textOf(sel), "revoked") || strings.Contains(textOf(sel), "tracked") {
+		t.Error("the verdict filter lacks revoked or offers tracked")
+	}
+	if bytes.Contains(out, []byte("{{")) {
+		t.Error("template residue in the output")
+	}
+}
+
+// TestWriteHTMLCapsRows: past MaxRows the table keeps the most severe,
+// then the most recent, says so, and the totals do not change.
+func TestWriteHTMLCapsRows(t *testing.T) {
+	s, fs := corpusReport(t, 0)
+	const limit = 50
+	_, doc := render(t, s, fs, HTMLOptions{MaxRows: limit})
+	checkSelfContained(t, doc)
+	rows := findingRows(t, doc)
+	if len(rows) != limit {
+		t.Fatalf("%d rows, want %d", len(rows), limit)
+	}
+	// The same selection as an Accumulator capped at the limit.
+	_, capped := corpusReport(t, limit)
+	for i, f := range capped {
+		if !strings.Contains(textOf(rows[i]), f.FindingID) {
+			t.Errorf("row %d lacks %s", i, f.FindingID)
+		}
+	}
+	text := textOf(doc)
+	if want := fmt.Sprintf("Showing %d of %s findings", limit, thousands(s.Findings)); !strings.Contains(text, want) {
+		t.Errorf("no note %q", want)
+	}
+	if !strings.Contains(text, thousands(s.Findings)) {
+		t.Error("the total changed with the cap")
+	}
+}
+
+// TestWriteHTMLEscapesHostileInput: attacker-controlled fields come out as
+// text, never as markup, in every place they are rendered.
+func TestWriteHTMLEscapesHostileInput(t *testing.T) {
+	const (
+		si     = `<script>alert(1)</script>`
+		agent  = `</script><img src=x onerror=alert(2)>`
+		caller = `arn:aws:iam::111122223333:user/"><svg onload=alert(3)>`
+		role   = `javascript:alert(4)//</title><b>bold</b>`
+	)
+	ev := sink.Finding{Schema: sink.Schema, FindingID: "hostile-1", Category: classify.NonSentinel, Severity: "high",
+		Reason:    `SourceIdentity "` + si + `" is not in the expected format`,
+		Event:     sink.EventInfo{ID: "e1", Name: "AssumeRole", Time: t0, Account: "<i>111122223333</i>", Region: "eu-west-1", UserAgent: agent, SourceIP: `"'><x>`},
+		Principal: sink.PrincipalInfo{ARN: caller}, Target: sink.TargetInfo{RoleARN: role}, SourceIdentity: sink.SourceIdentityInfo{Value: si}}
+	odd := ev
+	odd.FindingID, odd.Event.ID, odd.Category, odd.Severity = "hostile-2", "e2", `"><script>alert(5)</script>`, `<u>x</u>`
+
+	acc := NewAccumulator(Config{Sources: []string{"findings:<script>alert(6)</script>"}})
+	acc.AddFinding(ev)
+	acc.AddFinding(odd)
+	out, doc := render(t, acc.Summary(), acc.Findings(), HTMLOptions{Title: "<i>title</i>"})
+	checkSelfContained(t, doc)
+	walk(doc, func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			switch n.Data {
+			case "img", "b", "i", "u", "x":
+				t.Errorf("injected element <%s>", n.Data)
+			}
+			if n.Namespace == "svg" && n.Data == "svg" {
+				if _, ok := attr(n, "onload"); ok {
+					t.Error("injected onload")
+				}
+			}
+		}
+	})
+	if !bytes.Contains(out, []byte(`&lt;script&gt;alert(1)&lt;/script&gt;`)) {
+		t.Error("the SourceIdentity is not escaped as text")
+	}
+	text := textOf(doc)
+	for _, want := range []string{si, agent, caller, role, "<i>title</i>", `"><script>alert(5)</script>`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("%q is not shown as text", want)
+		}
+	}
+	if n := countSVG(doc, "svg"); n != 3 {
+		t.Errorf("%d charts from findings alone, want 3 (no tracked rate)", n)
+	}
+	if !strings.Contains(text, "n/a: a findings file holds no tracked events") {
+		t.Error("a findings-only report does not say the tracked rate is unknown")
+	}
+	if !slices.ContainsFunc(findingRows(t, doc), func(n *html.Node) bool { v, _ := attr(n, "data-verdict"); return v == string(odd.Category) }) {
+		t.Error("the unknown category lost its row")
+	}
+}
+
+// TestWriteHTMLEmpty: a run without events still renders a valid page.
+func TestWriteHTMLEmpty(t *testing.T) {
+	_, doc := render(t, Summary{}, nil, HTMLOptions{})
+	checkSelfContained(t, doc)
+	if rows := findingRows(t, doc); len(rows) != 0 {
+		t.Errorf("%d rows", len(rows))
+	}
+	if !strings.Contains(textOf(doc), "sessionwatch report") {
+		t.Error("no default title")
+	}
+}
+
+// TestSelfContainedCheck: the check itself catches what it is for.
+func TestSelfContainedCheck(t *testing.T) {
+	const ok = `<meta http-equiv="Content-Security-Policy" content="x"><style>p{}</style><script>1</script>`
+	for _, page := range []string{
+		ok + `<link rel="stylesheet" href="https://cdn.example/x.css">`,
+		ok + `<img src="//tracker.example/p.gif">`,
+		`<style>@import "https://x/y.css";</style><script>1</script>`,
+		`<style>p{background:url(https://x/y.png)}</style><script>1</script>`,
+		ok + `<script src="https://x/y.js"></script>`,
+		ok + `<svg><image href="https://x/y.png"></image></svg>`,
+		ok + `<div onclick="x()">`,
+		ok + `<p style="color:red">`,
+	} {
+		doc, err := html.Parse(strings.NewReader(page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(selfContainedProblems(doc)) == 0 {
+			t.Errorf("not caught: %s", page)
+		}
+	}
+}
+
+func TestNiceTicks(t *testing.T) {
+	for _, tt := range []struct {
+		most int
+		top  float64
+		n    int
+	}{{0, 1, 2}, {1, 1, 2}, {4, 4, 5}, {7, 8, 5}, {10, 10, 6}, {37, 40, 5}, {99, 100, 6}, {101, 150, 4}, {12345, 15000, 4}} {
+		top, ticks := niceTicks(tt.most)
+		if top != tt.top || len(ticks) != tt.n || ticks[0] != 0 || ticks[len(ticks)-1] != top {
+			t.Errorf("niceTicks(%d) = %v %v, want top %v with %d ticks", tt.most, top, ticks, tt.top, tt.n)
+		}
+	}
+}
