@@ -1,5 +1,5 @@
-# sessionwatch: `make demo` runs the backfill on a local sample, `make test`
-# runs every test against local emulators. Both start what they need and stop
+# sessionwatch: `make demo` runs the streamer on a local sample (`make demo-backfill`
+# the backfill), `make test` runs every test against local emulators. Both start what they need and stop
 # it afterwards.
 
 GO            ?= go
@@ -9,7 +9,7 @@ TEST_FLAGS    ?= -race -count=1 -timeout 20m
 BENCH         ?= .
 BENCH_FLAGS   ?= -run '^$$' -benchmem -count 6
 
-.PHONY: all build test unit bench lint fmt demo demo-backfill emulators-start emulators-stop clean fuzz
+.PHONY: all build test unit bench lint fmt demo demo-backfill load emulators-start emulators-stop clean fuzz
 
 all: lint test
 
@@ -43,12 +43,19 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## demo: emulators up, sample sessions and events in, findings shown
-demo: demo-backfill
+## demo: the streamer end to end: emulators up, queue with DLQ and session
+## table created, a sample mix sent, findings and a summary shown
+demo:
+	@scripts/demo.sh
 
 ## demo-backfill: the backfill over a generated sample trail archive
 demo-backfill:
 	@scripts/demo-backfill.sh
+
+## load: 50,000 events through local SQS into the streamer (defaults);
+## messages/s, streamer CPU per message and peak RSS into docs/BENCHMARKS.md
+load:
+	@scripts/load.sh
 
 emulators-start:
 	@scripts/emulators.sh start

@@ -1,0 +1,39 @@
+// Command streamer reads CloudTrail STS events from an SQS queue (fed by an
+// EventBridge rule, SNS or S3 notifications), classifies each against the
+// session table within seconds, and sends the findings to every sink. A
+// message is deleted only once every finding it produced was accepted by
+// every sink.
+//
+//	streamer --queue-url https://sqs.us-east-1.amazonaws.com/111122223333/sessionwatch --table sentinel-sessions
+//
+// SIGTERM or SIGINT stops it within --shutdown-timeout, exit status 0.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
+// says otherwise: the garbage collector works harder as the heap nears it,
+// which keeps the resident set within a small container's memory (the
+// streamer's own live heap is a few tens of MB).
+const defaultMemoryLimit = 100 << 20
+
+func main() {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// A second signal gets the default behaviour (exit at once).
+		<-ctx.Done()
+		stop()
+	}()
+	code := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv})
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sessionwatch/sessionwatch/internal/cli"
+	"github.com/sessionwatch/sessionwatch/pkg/classify"
+	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
+	"github.com/sessionwatch/sessionwatch/pkg/sessions"
+	"github.com/sessionwatch/sessionwatch/pkg/sink"
+	"github.com/sessionwatch/sessionwatch/pkg/streamer"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // a failure while starting or running
+	exitUsage = 2 // bad flags
+)
+
+// env is what the command takes from its process, so tests can run it.
+type env struct {
+	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+}
+
+type options struct {
+	queueURL    string
+	table       string
+	sinks       []string
+	stream      streamer.Config
+	accounts    []string
+	eventNames  []string
+	retention   time.Duration
+	skew        time.Duration
+	metricsAddr string
+	logLevel    zerolog.Level
+}
+
+const usageExample = `Example:
+  streamer --queue-url https://sqs.us-east-1.amazonaws.com/111122223333/sessionwatch \
+    --table sentinel-sessions --sink stdout --sink file:/var/log/sessionwatch/findings.jsonl \
+    --accounts 111122223333,444455556666 --orphan-grace 2m
+
+  The same with environment variables:
+  SESSIONWATCH_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/111122223333/sessionwatch \
+  SESSIONWATCH_TABLE=sentinel-sessions SESSIONWATCH_SINK=stdout,file:findings.jsonl streamer
+
+Every flag can also be set with its SESSIONWATCH_ variable (--max-in-flight: SESSIONWATCH_MAX_IN_FLIGHT);
+a flag on the command line wins. Durations take Go syntax (5s, 2m) and days (7d).
+The AWS SDK's default credential chain, region and AWS_ENDPOINT_URL_<SERVICE> variables apply.
+The Go runtime's soft memory limit is 100 MiB unless GOMEMLIMIT is set.
+Endpoints on --metrics-addr: /metrics (Prometheus), /healthz, /readyz.
+SIGTERM or SIGINT: stop receiving, finish or release what is in flight, flush the sinks, exit 0.
+`
+
+func parseOptions(args []string, e env) (options, error) {
+	fs := flag.NewFlagSet("streamer", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	var (
+		o          options
+		sinks      cli.List
+		accounts   = fs.String("accounts", "", "comma-separated allowlist of account ids an event may come from (default: every account)")
+		eventNames = fs.String("event-names", strings.Join(cloudtrail.DefaultEventNames(), ","), "comma-separated STS event names to classify")
+		logLevel   = fs.String("log-level", "info", "log level: debug, info, warn, error")
+	)
+	o.stream = streamer.Config{
+		Pollers:           streamer.DefaultPollers,
+		Workers:           streamer.DefaultWorkers,
+		MaxInFlight:       streamer.DefaultMaxInFlight,
+		VisibilityTimeout: streamer.DefaultVisibilityTimeout,
+		OrphanGrace:       streamer.DefaultOrphanGrace,
+		ShutdownTimeout:   streamer.DefaultShutdownTimeout,
+	}
+	o.retention, o.skew = classify.DefaultRetention, classify.DefaultClockSkew
+	fs.StringVar(&o.queueURL, "queue-url", "", "URL of the SQS queue to consume (required)")
+	fs.StringVar(&o.table, "table", "", "the session table (required)")
+	fs.Var(&sinks, "sink", "where findings go: stdout or file:PATH, or any other sink sink.Open knows (repeatable; default stdout)")
+	fs.IntVar(&o.stream.Pollers, "pollers", o.stream.Pollers, "concurrent long polls (20 s, 10 messages each)")
+	fs.IntVar(&o.stream.Workers, "workers", o.stream.Workers, "messages processed concurrently")
+	fs.IntVar(&o.stream.MaxInFlight, "max-in-flight", o.stream.MaxInFlight, "most messages received and not yet deleted or released; receiving waits beyond it")
+	fs.Var(cli.Duration{D: &o.stream.VisibilityTimeout}, "visibility-timeout", "visibility timeout asked for on receive (whole seconds); extended at half for messages in flight")
+	fs.Var(cli.Duration{D: &o.stream.OrphanGrace}, "orphan-grace", "an orphaned verdict waits this long after its event for the session to appear, then is re-checked before it is emitted (0 emits at once)")
+	fs.Var(cli.Duration{D: &o.retention}, "session-retention", "how long the store keeps a session; an unmatched event older than this is unverifiable, not orphaned")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", ":9090", "listen address for /metrics, /healthz and /readyz (empty: none)")
+	fs.Var(cli.Duration{D: &o.stream.ShutdownTimeout}, "shutdown-timeout", "on SIGTERM or SIGINT, exit within this long")
+	fs.Var(cli.Duration{D: &o.skew}, "clock-skew", "tolerance in time comparisons")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: streamer --queue-url URL --table NAME [flags]\n\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "\n%s", usageExample)
+	}
+	if err := cli.Parse(fs, args, e.lookupEnv); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if o.logLevel, err = zerolog.ParseLevel(*logLevel); err != nil {
+		return o, fmt.Errorf("--log-level: %w", err)
+	}
+	if o.queueURL == "" {
+		return o, errors.New("--queue-url is required")
+	}
+	if o.table == "" {
+		return o, errors.New("--table is required")
+	}
+	o.stream.QueueURL = o.queueURL
+	if o.stream.ShutdownTimeout <= 0 {
+		return o, fmt.Errorf("--shutdown-timeout %v: want more than 0", o.stream.ShutdownTimeout)
+	}
+	// The ops server needs a moment after the streamer: give it a tenth of
+	// the deadline, at most a second.
+	cfg := o.stream
+	cfg.ShutdownTimeout -= httpShutdownShare(o.stream.ShutdownTimeout)
+	if err := cfg.Validate(); err != nil {
+		return o, err
+	}
+	o.sinks = sinks.Values("stdout")
+	o.accounts = cli.CSV(*accounts)
+	o.eventNames = cli.CSV(*eventNames)
+	if len(o.eventNames) == 0 {
+		return o, errors.New("--event-names: want at least one name")
+	}
+	return o, nil
+}
+
+func httpShutdownShare(total time.Duration) time.Duration { return min(total/10, time.Second) }
+
+func run(ctx context.Context, args []string, e env) int {
+	o, err := parseOptions(args, e)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "streamer: %v\n", err)
+		return exitUsage
+	}
+	log := zerolog.New(e.stderr).Level(o.logLevel).With().Timestamp().Str("cmd", "streamer").Logger()
+	if err := stream(ctx, o, e, log); err != nil {
+		log.Error().Err(err).Msg("streamer failed")
+		return exitError
+	}
+	return exitOK
+}
+
+func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
+	// One connection per concurrent caller, kept alive between calls.
+	conns := o.stream.Pollers + o.stream.Workers + 16
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = 2 * conns
+		t.MaxIdleConnsPerHost = conns
+	})
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient))
+	if err != nil {
+		return fmt.Errorf("load AWS configuration: %w", err)
+	}
+	queue := sqs.NewFromConfig(awsCfg)
+	table := dynamodb.NewFromConfig(awsCfg)
+	objects := s3.NewFromConfig(awsCfg)
+
+	finder, err := sessions.Open(table, sessions.Config{
+		Store:   sessions.StoreConfig{Table: o.table},
+		Matcher: sessions.MatcherConfig{ClockSkew: o.skew},
+	})
+	if err != nil {
+		return err
+	}
+	classifier, err := classify.New(finder, classify.Config{Retention: o.retention, ClockSkew: o.skew})
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := streamer.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	if err := streamer.RegisterStoreStats(reg, finder.Cache.Stats); err != nil {
+		return err
+	}
+
+	outs := make([]sink.Sink, 0, len(o.sinks))
+	for _, uri := range o.sinks {
+		var s sink.Sink
+		if uri == "stdout" || uri == "-" {
+			s = sink.NewWriter("stdout", e.stdout)
+		} else if s, err = sink.Open(uri); err != nil {
+			for _, opened := range outs {
+				_ = opened.Close(context.Background())
+			}
+			return fmt.Errorf("--sink: %w", err)
+		}
+		outs = append(outs, s)
+	}
+
+	cfg := o.stream
+	cfg.ShutdownTimeout -= httpShutdownShare(o.stream.ShutdownTimeout)
+	st, err := streamer.New(cfg, streamer.Deps{
+		Queue:      queue,
+		Objects:    objects,
+		Decoder:    cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.eventNames}),
+		Classifier: classifier,
+		Sinks:      outs,
+		Metrics:    metrics,
+		Log:        log,
+	})
+	if err != nil {
+		for _, opened := range outs {
+			_ = opened.Close(context.Background())
+		}
+		return err
+	}
+
+	var srv *http.Server
+	var ln net.Listener
+	if o.metricsAddr != "" {
+		if ln, err = net.Listen("tcp", o.metricsAddr); err != nil {
+			for _, opened := range outs {
+				_ = opened.Close(context.Background())
+			}
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		probe := &streamer.Probe{Queue: queue, QueueURL: o.queueURL, Table: table, TableName: o.table}
+		srv = &http.Server{
+			Handler:           streamer.OpsHandler(reg, probe.Check, st.Draining),
+			ReadHeaderTimeout: 5 * time.Second,
+		}
+		log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz and /readyz")
+	}
+
+	var g errgroup.Group
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	if srv != nil {
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				stopRun() // a lifecycle failure: shut the streamer down
+				return fmt.Errorf("ops server: %w", err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		err := st.Run(runCtx)
+		if srv != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), httpShutdownShare(o.stream.ShutdownTimeout))
+			_ = srv.Shutdown(sctx)
+			cancel()
+		}
+		return err
+	})
+	return g.Wait()
+}

@@ -1,0 +1,598 @@
+package streamer
+
+// Integration tests: the streamer against local-aws-sqs and dynalite (make
+// test starts both), with the real decoder, classifier and session store,
+// fed by the generated corpus.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sessionwatch/sessionwatch/internal/corpus"
+	"github.com/sessionwatch/sessionwatch/internal/sqstest"
+	"github.com/sessionwatch/sessionwatch/internal/testenv"
+	"github.com/sessionwatch/sessionwatch/pkg/classify"
+	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
+	"github.com/sessionwatch/sessionwatch/pkg/sessions"
+	"github.com/sessionwatch/sessionwatch/pkg/sink"
+)
+
+// live is a Streamer wired as cmd/streamer wires it, against emulators,
+// with its ops endpoints on an httptest server.
+type live struct {
+	s      *Streamer
+	queue  *sqstest.Queue
+	ops    *httptest.Server
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type liveOptions struct {
+	cfg      Config
+	table    string
+	dynamo   *dynamodb.Client
+	objects  ObjectAPI
+	accounts []string
+	sinks    []sink.Sink
+}
+
+func startLive(t *testing.T, q *sqstest.Queue, o liveOptions) *live {
+	t.Helper()
+	finder, err := sessions.Open(o.dynamo, sessions.Config{Store: sessions.StoreConfig{Table: o.table}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cls, err := classify.New(finder, classify.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RegisterStoreStats(reg, finder.Cache.Stats); err != nil {
+		t.Fatal(err)
+	}
+	cfg := o.cfg
+	cfg.QueueURL = q.URL
+	// local-aws-sqs keeps a long poll open until it has collected
+	// MaxNumberOfMessages or the wait ends (AWS returns as soon as it has
+	// any), holding what it collected while their visibility runs: short
+	// polls keep that from delaying or duplicating deliveries here.
+	if cfg.WaitTime == 0 {
+		cfg.WaitTime = time.Second
+	}
+	s, err := New(cfg, Deps{
+		Queue: q.Client, Objects: o.objects,
+		Decoder:    cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts}),
+		Classifier: cls, Sinks: o.sinks, Metrics: m, Log: testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := &Probe{Queue: q.Client, QueueURL: q.URL, Table: o.dynamo, TableName: o.table}
+	l := &live{s: s, queue: q, ops: httptest.NewServer(OpsHandler(reg, probe.Check, s.Draining)), done: make(chan error, 1)}
+	t.Cleanup(l.ops.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	go func() { l.done <- s.Run(ctx) }()
+	t.Cleanup(func() { l.stop(t) })
+	return l
+}
+
+func (l *live) stop(t *testing.T) {
+	t.Helper()
+	if l.cancel == nil {
+		return
+	}
+	l.cancel()
+	l.cancel = nil
+	select {
+	case err := <-l.done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Error("Run did not return within 60s")
+	}
+}
+
+// get fetches an ops endpoint: status code and body.
+func (l *live) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(l.ops.URL + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// metrics scrapes /metrics into "name{labels}" -> value.
+func (l *live) metrics(t *testing.T) map[string]float64 {
+	t.Helper()
+	code, body := l.get(t, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", code, body)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+// waitDone waits for the queue to be empty and every message resolved.
+func (l *live) waitDone(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := l.queue.WaitEmpty(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "nothing in flight", func() bool { return l.s.InFlight() == 0 })
+}
+
+// memSink keeps every finding written, safe for concurrent use.
+type memSink struct {
+	name string
+	mu   sync.Mutex
+	got  []sink.Finding
+}
+
+func (s *memSink) Name() string { return s.name }
+func (s *memSink) Write(_ context.Context, fs []sink.Finding) error {
+	s.mu.Lock()
+	s.got = append(s.got, fs...)
+	s.mu.Unlock()
+	return nil
+}
+func (s *memSink) Close(context.Context) error { return nil }
+func (s *memSink) findings() []sink.Finding {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]sink.Finding(nil), s.got...)
+}
+
+// genCorpus generates events up to a day old (at least an hour: their
+// orphan grace has passed) with sessions, two accounts and out-of-scope
+// noise.
+func genCorpus(t *testing.T, seed int64, events int) *corpus.Corpus {
+	t.Helper()
+	c, err := corpus.Generate(corpus.Config{
+		Seed: seed, Events: events, Now: time.Now(), MinAge: time.Hour,
+		Accounts: []string{"111122223333", "444455556666"}, OutOfScope: events / 10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// sessionTable creates a session table holding c's sessions.
+func sessionTable(t *testing.T, client *dynamodb.Client, c *corpus.Corpus) string {
+	t.Helper()
+	ctx := context.Background()
+	table := testenv.UniqueTableName(t)
+	if err := testenv.CreateSessionTable(ctx, client, table); err != nil {
+		t.Fatalf("%v (start the emulators: scripts/emulators.sh start)", err)
+	}
+	if err := testenv.PutSessions(ctx, client, table, c.Sessions); err != nil {
+		t.Fatal(err)
+	}
+	return table
+}
+
+// bodies renders every event of c as the queue would carry it: most in
+// EventBridge envelopes, every fourth in-scope one wrapped in SNS, and the
+// out-of-scope ones as bare records.
+func bodies(c *corpus.Corpus) [][]byte {
+	var out [][]byte
+	for i, ev := range c.Events {
+		env := corpus.EventBridgeEnvelope(ev)
+		if i%4 == 3 {
+			env = corpus.SNSNotification(env, "", ev.Time)
+		}
+		out = append(out, env)
+	}
+	for _, ev := range c.Ignored {
+		out = append(out, ev.Record)
+	}
+	return out
+}
+
+// checkFindings: exactly one finding per expected event, with the expected
+// category, and none for any other event. With dupes, an event may have
+// several findings, all with the same finding_id.
+func checkFindings(t *testing.T, c *corpus.Corpus, got []sink.Finding, dupes bool) {
+	t.Helper()
+	by := byEvent(got)
+	want := c.Findings()
+	for _, ev := range want {
+		fs := by[ev.ID]
+		switch {
+		case len(fs) == 0:
+			t.Errorf("event %s (%s): no finding, want %s", ev.ID, ev.Case, ev.Expected)
+			continue
+		case len(fs) > 1 && !dupes:
+			t.Errorf("event %s (%s): %d findings, want one", ev.ID, ev.Case, len(fs))
+		}
+		for _, f := range fs {
+			if f.Category != ev.Expected {
+				t.Errorf("event %s (%s): category %s, want %s", ev.ID, ev.Case, f.Category, ev.Expected)
+			}
+			if f.FindingID != fs[0].FindingID {
+				t.Errorf("event %s: duplicates with different finding_ids %s and %s", ev.ID, f.FindingID, fs[0].FindingID)
+			}
+		}
+		delete(by, ev.ID)
+	}
+	for id, fs := range by {
+		t.Errorf("unexpected finding for event %s: %s (%s)", id, fs[0].Category, fs[0].Reason)
+	}
+	if !t.Failed() {
+		t.Logf("%d events in: the %d expected findings out, nothing else (%d finding lines in all, duplicates sharing their finding_id)", len(c.Events)+len(c.Ignored), len(want), len(got))
+	}
+}
+
+func TestLiveCorpusExactlyTheExpectedFindingsAndMetrics(t *testing.T) {
+	dyn := testenv.DynamoClient(t)
+	client := sqstest.Client(t)
+	c := genCorpus(t, 1, 400)
+	table := sessionTable(t, dyn, c)
+	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 100})
+
+	msgs := bodies(c)
+	// Three envelopes that must be rejected: a foreign source, a foreign
+	// detail-type, an account outside the allowlist.
+	rec := string(c.Events[0].Record)
+	rejected := []string{
+		`{"version":"0","id":"r1","detail-type":"AWS API Call via CloudTrail","source":"aws.s3","account":"111122223333","time":"2025-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":` + rec + `}`,
+		`{"version":"0","id":"r2","detail-type":"Forged","source":"aws.sts","account":"111122223333","time":"2025-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":` + rec + `}`,
+		`{"version":"0","id":"r3","detail-type":"AWS API Call via CloudTrail","source":"aws.sts","account":"999999999999","time":"2025-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":` + rec + `}`,
+	}
+	for _, r := range rejected {
+		msgs = append(msgs, []byte(r))
+	}
+	out := &memSink{name: "capture"}
+	cfg := Config{OrphanGrace: DefaultOrphanGrace, VisibilityTimeout: 30 * time.Second, ShutdownTimeout: 5 * time.Second}
+	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, accounts: c.Config.Accounts, sinks: []sink.Sink{out}})
+	if code, body := l.get(t, "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz: %d %s", code, body)
+	}
+	// The shared emulators can be slow while every package's tests run:
+	// readiness may take a few probes.
+	eventually(t, 15*time.Second, "/readyz ready", func() bool {
+		code, _ := l.get(t, "/readyz")
+		return code == http.StatusOK
+	})
+
+	start := time.Now()
+	if err := q.Send(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	l.waitDone(t, 2*time.Minute)
+	t.Logf("%d messages through in %v", len(msgs), time.Since(start))
+	checkFindings(t, c, out.findings(), false)
+
+	// DLQ empty: nothing was left for the redrive policy.
+	if v, f, err := q.DLQ.Depth(context.Background()); err != nil || v+f != 0 {
+		t.Errorf("DLQ depth %d+%d (%v), want empty", v, f, err)
+	}
+
+	// /metrics counts what was sent.
+	eventually(t, 5*time.Second, "deletes counted", func() bool {
+		return l.metrics(t)["sessionwatch_streamer_messages_deleted_total"] == float64(len(msgs))
+	})
+	m := l.metrics(t)
+	counts := c.Counts()
+	want := map[string]float64{
+		"sessionwatch_streamer_messages_received_total":                  float64(len(msgs)),
+		"sessionwatch_streamer_messages_deleted_total":                   float64(len(msgs)),
+		"sessionwatch_streamer_message_delete_failures_total":            0,
+		"sessionwatch_streamer_decode_errors_total":                      0,
+		"sessionwatch_streamer_rejected_total":                           float64(len(rejected)),
+		"sessionwatch_streamer_out_of_scope_events_total":                float64(len(c.Ignored)),
+		"sessionwatch_streamer_store_failures_total":                     0,
+		`sessionwatch_streamer_findings_total{sink="capture"}`:           float64(len(c.Findings())),
+		"sessionwatch_streamer_messages_in_flight":                       0,
+		"sessionwatch_streamer_messages_held":                            0,
+		`sessionwatch_streamer_orphan_rechecks_total{outcome="cleared"}`: 0,
+		"sessionwatch_streamer_receive_to_ack_seconds_count":             float64(len(msgs)),
+		"sessionwatch_store_errors_total":                                0,
+	}
+	for _, v := range classify.AllVerdicts() {
+		want[fmt.Sprintf(`sessionwatch_streamer_verdicts_total{verdict=%q}`, v)] = float64(counts[v])
+	}
+	for name, w := range want {
+		if got, ok := m[name]; !ok || got != w {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, w)
+		}
+	}
+	if got := m[`sessionwatch_streamer_orphan_rechecks_total{outcome="confirmed"}`]; got < float64(counts[classify.Orphaned]) {
+		t.Errorf("orphan re-checks confirmed = %v, want at least the %d orphaned events", got, counts[classify.Orphaned])
+	}
+	if m["sessionwatch_store_lookups_total"] == 0 || m["sessionwatch_store_queries_total"] == 0 {
+		t.Errorf("store metrics not exported: lookups %v queries %v", m["sessionwatch_store_lookups_total"], m["sessionwatch_store_queries_total"])
+	}
+}
+
+func TestLivePoisonMessageGoesToDLQ(t *testing.T) {
+	dyn := testenv.DynamoClient(t)
+	client := sqstest.Client(t)
+	c := genCorpus(t, 2, 60)
+	table := sessionTable(t, dyn, c)
+	const maxReceive = 3
+	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: maxReceive})
+	poison := [][]byte{[]byte(`{"Records": "not a list"`), []byte("\x00\x01 binary junk"), []byte(`{"detail-type":"AWS API Call via CloudTrail","source":"aws.sts","detail":{"eventName":"AssumeRole"}}`)}
+	msgs := append(bodies(c), poison...)
+	out := &memSink{name: "capture"}
+	cfg := Config{VisibilityTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second}
+	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{out}})
+	if err := q.Send(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	l.waitDone(t, time.Minute)
+	checkFindings(t, c, out.findings(), false)
+
+	dead, err := q.DLQ.ReceiveAll(context.Background(), 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != len(poison) {
+		t.Fatalf("DLQ holds %d messages, want the %d poison ones", len(dead), len(poison))
+	}
+	for _, m := range dead {
+		found := false
+		for _, p := range poison {
+			found = found || aws.ToString(m.Body) == string(p)
+		}
+		if !found {
+			t.Errorf("DLQ holds a good message: %.100s", aws.ToString(m.Body))
+		}
+	}
+	// Each poison message was seen and left alone (not deleted, not
+	// released) until the redrive policy moved it. Receive counts are not
+	// asserted: the SDK sometimes retries a receive the emulator already
+	// answered, and that lost answer counts as a receive too.
+	got := l.metrics(t)
+	if d := got["sessionwatch_streamer_decode_errors_total"]; d < float64(len(poison)) {
+		t.Errorf("decode errors = %v, want at least %d", d, len(poison))
+	}
+	if d := got["sessionwatch_streamer_messages_deleted_total"]; d != float64(len(msgs)-len(poison)) {
+		t.Errorf("deleted = %v, want %d", d, len(msgs)-len(poison))
+	}
+}
+
+func TestLiveStoreOutage(t *testing.T) {
+	dynalite := testenv.StartRestartableDynalite(t)
+	dyn := testenv.DynamoClient(t, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dynalite.Endpoint) })
+	client := sqstest.Client(t)
+	c := genCorpus(t, 3, 300)
+	table := sessionTable(t, dyn, c)
+	// local-aws-sqs counts visibility extensions as receives: keep the
+	// held messages out of the DLQ.
+	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 1000})
+	out := &memSink{name: "capture"}
+	cfg := Config{VisibilityTimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second, RetryMax: 2 * time.Second}
+	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{out}})
+
+	msgs := bodies(c)
+	half := len(msgs) / 2
+	ctx := context.Background()
+	if err := q.Send(ctx, msgs[:half]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "a first batch classified", func() bool {
+		return l.metrics(t)["sessionwatch_streamer_messages_deleted_total"] >= 30
+	})
+	dynalite.Stop()
+	down := time.Now()
+	if err := q.Send(ctx, msgs[half:]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "/readyz failing while the store is down", func() bool {
+		code, _ := l.get(t, "/readyz")
+		return code == http.StatusServiceUnavailable
+	})
+	_, body := l.get(t, "/readyz")
+	t.Logf("/readyz while down: %s", strings.TrimSpace(body))
+	eventually(t, 10*time.Second, "store failures", func() bool {
+		return l.metrics(t)["sessionwatch_streamer_store_failures_total"] > 0
+	})
+	time.Sleep(10*time.Second - time.Since(down))
+	dynalite.Start()
+	t.Logf("dynalite down for %v", time.Since(down).Round(100*time.Millisecond))
+	eventually(t, 10*time.Second, "/readyz back", func() bool {
+		code, _ := l.get(t, "/readyz")
+		return code == http.StatusOK
+	})
+	l.waitDone(t, 2*time.Minute)
+	checkFindings(t, c, out.findings(), false)
+
+	m := l.metrics(t)
+	classified := 0.0
+	for _, v := range classify.AllVerdicts() {
+		classified += m[fmt.Sprintf(`sessionwatch_streamer_verdicts_total{verdict=%q}`, v)]
+	}
+	if classified != float64(len(c.Events)) {
+		t.Errorf("%v verdicts, want each of the %d events classified exactly once", classified, len(c.Events))
+	}
+	t.Logf("store failures during the outage: %v; messages released: %v", m["sessionwatch_streamer_store_failures_total"],
+		m[`sessionwatch_streamer_messages_released_total{reason="retry"}`])
+}
+
+func TestLiveSinkFailingForAWhile(t *testing.T) {
+	dyn := testenv.DynamoClient(t)
+	client := sqstest.Client(t)
+	c := genCorpus(t, 4, 200)
+	table := sessionTable(t, dyn, c)
+	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 1000})
+	good := &memSink{name: "good"}
+	flaky := &captureSink{name: "flaky"}
+	flaky.setFailing(true, true) // writes land, but the sink reports failure: duplicates
+	cfg := Config{VisibilityTimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second, RetryMax: time.Second}
+	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{good, flaky}})
+	if err := q.Send(context.Background(), bodies(c)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "sink failures", func() bool {
+		return l.metrics(t)[`sessionwatch_streamer_sink_failures_total{sink="flaky"}`] >= float64(len(c.Findings()))
+	})
+	time.Sleep(3 * time.Second)
+	if v, f, _ := q.Depth(context.Background()); v+f < len(c.Findings())/2 {
+		t.Errorf("only %d+%d messages left while a sink fails; messages with findings must stay", v, f)
+	}
+	flaky.setFailing(false, false)
+	l.waitDone(t, time.Minute)
+	checkFindings(t, c, good.findings(), true)
+	checkFindings(t, c, flaky.findings(), true)
+	if got, want := len(flaky.findings()), len(c.Findings()); got <= want {
+		t.Errorf("flaky sink holds %d findings for %d events; the failures should have made duplicates", got, want)
+	}
+}
+
+func TestLiveOrphanGrace(t *testing.T) {
+	dyn := testenv.DynamoClient(t)
+	client := sqstest.Client(t)
+	table := sessionTable(t, dyn, &corpus.Corpus{})
+	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 1000})
+	out := &memSink{name: "capture"}
+	const grace = 6 * time.Second
+	cfg := Config{OrphanGrace: grace, VisibilityTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second}
+	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{out}})
+
+	now := time.Now().UTC().Truncate(time.Second)
+	late := "sentinel:alice:direct:a1b2c3d4" // its session is written a second later
+	never := "sentinel:bob:direct:b2c3d4e5"  // no session ever
+	ctx := context.Background()
+	if err := q.Send(ctx, [][]byte{[]byte(recordJSON("ev-late", late, now)), []byte(recordJSON("ev-never", never, now))}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "both events classified once", func() bool {
+		return l.metrics(t)["sessionwatch_streamer_messages_held"] == 2
+	})
+	time.Sleep(time.Until(now.Add(time.Second)))
+	err := testenv.PutSessions(ctx, dyn, table, []sessions.Session{{
+		ID: "sess-late", User: "alice", Status: "active", SourceIdentity: late,
+		StartedAt: now.Add(-time.Second), ExpiresAt: now.Add(time.Hour), CreatedAt: now.Add(time.Second), UpdatedAt: now.Add(time.Second),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.waitDone(t, 30*time.Second)
+	got := byEvent(out.findings())
+	if len(got["ev-late"]) != 0 {
+		t.Errorf("ev-late: %s finding though its session was written 1 s after the event", got["ev-late"][0].Category)
+	}
+	if fs := got["ev-never"]; len(fs) != 1 || fs[0].Category != classify.Orphaned {
+		t.Fatalf("ev-never: %v, want one orphaned finding", fs)
+	} else if wait := fs[0].DetectedAt.Sub(now); wait < grace {
+		t.Errorf("ev-never emitted %v after its event, before the %v grace", wait, grace)
+	}
+	t.Logf("session written 1 s after its event: no finding; the never-tracked one: orphaned, emitted %v after its event (grace %v)",
+		got["ev-never"][0].DetectedAt.Sub(now).Round(100*time.Millisecond), grace)
+	m := l.metrics(t)
+	for name, want := range map[string]float64{
+		`sessionwatch_streamer_orphan_rechecks_total{outcome="cleared"}`:   1,
+		`sessionwatch_streamer_orphan_rechecks_total{outcome="confirmed"}`: 1,
+		`sessionwatch_streamer_verdicts_total{verdict="tracked"}`:          1,
+		`sessionwatch_streamer_verdicts_total{verdict="orphaned"}`:         1,
+	} {
+		if m[name] != want {
+			t.Errorf("%s = %v, want %v", name, m[name], want)
+		}
+	}
+}
+
+func TestLiveS3Notifications(t *testing.T) {
+	dyn := testenv.DynamoClient(t)
+	client := sqstest.Client(t)
+	c := genCorpus(t, 5, 200)
+	table := sessionTable(t, dyn, c)
+	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 1000})
+
+	// An in-process S3 (gofakes3); only this test setup points the SDK at
+	// it, with path-style addressing.
+	fake := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	t.Cleanup(fake.Close)
+	awsCfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(fake.URL)
+		o.UsePathStyle = true
+	})
+	ctx := context.Background()
+	bucket := corpus.ArchiveBucket
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, f := range corpus.Archive(c, 25) {
+		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(f.Key), Body: strings.NewReader(string(f.Body))}); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, f.Key)
+	}
+	// Half the keys in CloudTrail delivery notifications (two per message,
+	// one inside SNS), the rest in S3 event notifications; the digest key
+	// rides along and must be skipped.
+	var msgs [][]byte
+	for i := 0; i < len(keys); i += 2 {
+		batch := keys[i:min(i+2, len(keys))]
+		switch {
+		case i%4 == 0:
+			msgs = append(msgs, corpus.S3DeliveryNotification(bucket, batch))
+		case i%8 == 2:
+			msgs = append(msgs, corpus.SNSNotification(corpus.S3DeliveryNotification(bucket, batch), "", time.Now()))
+		default:
+			msgs = append(msgs, corpus.S3EventNotification(bucket, batch, time.Now()))
+		}
+	}
+	out := &memSink{name: "capture"}
+	cfg := Config{VisibilityTimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second}
+	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, objects: s3c, sinks: []sink.Sink{out}})
+	if err := q.Send(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	l.waitDone(t, time.Minute)
+	checkFindings(t, c, out.findings(), false)
+	m := l.metrics(t)
+	if got := m["sessionwatch_streamer_s3_objects_total"]; got != float64(len(keys)-1) {
+		t.Errorf("objects fetched = %v, want %d (every log file, not the digest)", got, len(keys)-1)
+	}
+	if got := m["sessionwatch_streamer_out_of_scope_events_total"]; got != float64(len(c.Ignored)) {
+		t.Errorf("out of scope = %v, want %d", got, len(c.Ignored))
+	}
+}

@@ -1,0 +1,157 @@
+package streamer
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sessionwatch/sessionwatch/pkg/classify"
+	"github.com/sessionwatch/sessionwatch/pkg/sessions"
+)
+
+const namespace = "sessionwatch"
+
+// Release reasons (the "reason" label of messages_released_total).
+const (
+	reasonRetry    = "retry"    // still failing after RetryHold
+	reasonShutdown = "shutdown" // in flight when the streamer stopped
+)
+
+// Metrics are the streamer's Prometheus metrics. Every handle is looked up
+// once, here; label values are fixed strings (verdicts, sink names,
+// outcomes), never values read from a message.
+type Metrics struct {
+	received        prometheus.Counter
+	receiveErrors   prometheus.Counter
+	deleted         prometheus.Counter
+	deleteFailures  prometheus.Counter
+	released        map[string]prometheus.Counter
+	releaseFailures prometheus.Counter
+	decodeErrors    prometheus.Counter
+	rejected        prometheus.Counter
+	outOfScope      prometheus.Counter
+	storeFailures   prometheus.Counter
+	verdicts        map[classify.Verdict]prometheus.Counter
+	findings        *prometheus.CounterVec // by sink, accepted
+	sinkFailures    *prometheus.CounterVec // by sink, findings not accepted
+	orphanConfirmed prometheus.Counter
+	orphanCleared   prometheus.Counter
+	extended        prometheus.Counter
+	extendFailures  prometheus.Counter
+	s3Objects       prometheus.Counter
+	s3Errors        prometheus.Counter
+	inFlight        prometheus.Gauge
+	held            prometheus.Gauge
+	ackLatency      prometheus.Histogram
+}
+
+// NewMetrics creates the metrics and registers them with reg (nil: not
+// registered, for tests that only read them).
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "streamer", Name: name, Help: help})
+	}
+	released := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "streamer", Name: "messages_released_total",
+		Help: "Messages handed back to the queue undeleted (visibility changed), by reason: retry (still failing after the in-process retries) or shutdown.",
+	}, []string{"reason"})
+	verdicts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "streamer", Name: "verdicts_total",
+		Help: "Events classified, by final verdict (after the orphan re-check).",
+	}, []string{"verdict"})
+	orphans := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "streamer", Name: "orphan_rechecks_total",
+		Help: "Orphaned verdicts re-checked after the grace period, by outcome: confirmed (still orphaned) or cleared (a session appeared).",
+	}, []string{"outcome"})
+	m := &Metrics{
+		received:        counter("messages_received_total", "Messages received from the queue."),
+		receiveErrors:   counter("receive_errors_total", "ReceiveMessage calls that failed."),
+		deleted:         counter("messages_deleted_total", "Messages deleted after every finding they produced was accepted by every sink."),
+		deleteFailures:  counter("message_delete_failures_total", "Delete entries that failed (the message comes back after its visibility timeout)."),
+		releaseFailures: counter("message_release_failures_total", "Visibility changes releasing a message that failed (it comes back after its visibility timeout)."),
+		decodeErrors:    counter("decode_errors_total", "Messages (or records of S3 log objects) that could not be decoded; messages are left for the redrive policy."),
+		rejected:        counter("rejected_total", "Envelopes or records rejected (wrong source or detail-type, account outside the allowlist), deleted unclassified."),
+		outOfScope:      counter("out_of_scope_events_total", "Events that are not classified (other event names or sources, service callers), deleted."),
+		storeFailures:   counter("store_failures_total", "Classifications that failed because the session store did not answer; the message is retried."),
+		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "streamer", Name: "findings_total",
+			Help: "Findings accepted, by sink.",
+		}, []string{"sink"}),
+		sinkFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "streamer", Name: "sink_failures_total",
+			Help: "Findings a sink did not accept (retried), by sink.",
+		}, []string{"sink"}),
+		extended:       counter("visibility_extensions_total", "Visibility extensions of messages still in flight."),
+		extendFailures: counter("visibility_extension_failures_total", "Visibility extensions that failed."),
+		s3Objects:      counter("s3_objects_total", "CloudTrail log objects fetched for S3 notifications."),
+		s3Errors:       counter("s3_errors_total", "Log object fetches that failed (the message is retried)."),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "streamer", Name: "messages_in_flight",
+			Help: "Messages received and not yet deleted, released or left for the redrive policy.",
+		}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "streamer", Name: "messages_held",
+			Help: "Messages waiting on the timer heap (orphan grace or retry back-off).",
+		}),
+		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "streamer", Name: "receive_to_ack_seconds",
+			Help:    "Time from receiving a message to its delete being confirmed.",
+			Buckets: prometheus.ExponentialBucketsRange(0.005, 600, 16),
+		}),
+		released: map[string]prometheus.Counter{},
+		verdicts: map[classify.Verdict]prometheus.Counter{},
+	}
+	for _, r := range []string{reasonRetry, reasonShutdown} {
+		m.released[r] = released.WithLabelValues(r)
+	}
+	for _, v := range classify.AllVerdicts() {
+		m.verdicts[v] = verdicts.WithLabelValues(string(v))
+	}
+	m.orphanConfirmed = orphans.WithLabelValues("confirmed")
+	m.orphanCleared = orphans.WithLabelValues("cleared")
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{
+		m.received, m.receiveErrors, m.deleted, m.deleteFailures, released, m.releaseFailures,
+		m.decodeErrors, m.rejected, m.outOfScope, m.storeFailures, verdicts, m.findings,
+		m.sinkFailures, orphans, m.extended, m.extendFailures, m.s3Objects, m.s3Errors,
+		m.inFlight, m.held, m.ackLatency,
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("streamer: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// sinkCounters are one sink's handles, looked up once.
+type sinkCounters struct{ accepted, failed prometheus.Counter }
+
+func (m *Metrics) forSink(name string) sinkCounters {
+	return sinkCounters{accepted: m.findings.WithLabelValues(name), failed: m.sinkFailures.WithLabelValues(name)}
+}
+
+// RegisterStoreStats exports the session cache's counters (store lookups,
+// hits, misses, errors, queries) read from stats at each scrape.
+func RegisterStoreStats(reg prometheus.Registerer, stats func() sessions.CacheStats) error {
+	counters := []struct {
+		name, help string
+		value      func(sessions.CacheStats) uint64
+	}{
+		{"lookups_total", "Session cache lookups.", func(s sessions.CacheStats) uint64 { return s.Lookups }},
+		{"hits_total", "Session cache lookups answered from the cache.", func(s sessions.CacheStats) uint64 { return s.Hits }},
+		{"misses_total", "Session cache lookups that read the store (or joined a read in flight).", func(s sessions.CacheStats) uint64 { return s.Misses }},
+		{"queries_total", "Reads of the session table.", func(s sessions.CacheStats) uint64 { return s.Queries }},
+		{"errors_total", "Session lookups that failed.", func(s sessions.CacheStats) uint64 { return s.Errors }},
+	}
+	for _, c := range counters {
+		value := c.value
+		f := prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Subsystem: "store", Name: c.name, Help: c.help},
+			func() float64 { return float64(value(stats())) })
+		if err := reg.Register(f); err != nil {
+			return fmt.Errorf("streamer: register store metrics: %w", err)
+		}
+	}
+	return nil
+}

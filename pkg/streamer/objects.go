@@ -1,0 +1,123 @@
+package streamer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
+)
+
+// errBadObject: a log object that is not a CloudTrail log file (corrupt
+// gzip, truncated or invalid JSON). Retrying cannot fix it, so the message
+// is left for the redrive policy, which keeps it for investigation.
+var errBadObject = errors.New("unreadable log object")
+
+// recordCounts are what reading log objects skipped, counted only once every
+// object of a message was read (a retry reads them again).
+type recordCounts struct{ malformed, rejected, outOfScope int }
+
+// fetchAll reads every log object of an S3 notification and keeps its
+// in-scope records. A fetch or read failure is retried later; a corrupt
+// object returns errBadObject.
+func (s *Streamer) fetchAll(ctx context.Context, d *delivery, objs []cloudtrail.ObjectRef) ([]item, error) {
+	if s.objects == nil {
+		s.m.s3Errors.Inc()
+		s.log.Error().Str("message_id", d.id).Msg("S3 notification, but no S3 client configured")
+		return nil, errors.New("no S3 client")
+	}
+	var (
+		items []item
+		c     recordCounts
+	)
+	for _, o := range objs {
+		err := s.fetchObject(ctx, o, &items, &c)
+		switch {
+		case errors.Is(err, errBadObject):
+			s.log.Warn().Str("message_id", d.id).Str("bucket", o.Bucket).Str("key", o.Key).Err(err).
+				Msg("log object unreadable; message left for the queue's redrive policy")
+			return nil, err
+		case err != nil:
+			s.m.s3Errors.Inc()
+			s.log.Warn().Str("message_id", d.id).Str("bucket", o.Bucket).Str("key", o.Key).Err(err).
+				Msg("log object fetch failed; will retry")
+			return nil, err
+		}
+		s.m.s3Objects.Inc()
+	}
+	s.m.decodeErrors.Add(float64(c.malformed))
+	s.m.rejected.Add(float64(c.rejected))
+	s.m.outOfScope.Add(float64(c.outOfScope))
+	return items, nil
+}
+
+func (s *Streamer) fetchObject(ctx context.Context, o cloudtrail.ObjectRef, items *[]item, c *recordCounts) error {
+	out, err := s.objects.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(o.Bucket), Key: aws.String(o.Key)})
+	if err != nil {
+		return fmt.Errorf("get s3://%s/%s: %w", o.Bucket, o.Key, err)
+	}
+	defer out.Body.Close()
+	// A failed read surfaces from the JSON decoder as a syntax error; the
+	// wrapper tells a broken download (retry) from a broken file.
+	body := &readErrorOf{r: out.Body}
+	r, err := cloudtrail.Uncompressed(body)
+	if err != nil {
+		if body.err != nil {
+			return fmt.Errorf("read s3://%s/%s: %w", o.Bucket, o.Key, body.err)
+		}
+		return fmt.Errorf("%w: %w", errBadObject, err)
+	}
+	for ev, err := range cloudtrail.Records(r) {
+		if body.err != nil {
+			return fmt.Errorf("read s3://%s/%s: %w", o.Bucket, o.Key, body.err)
+		}
+		if err != nil {
+			if fatalRecordsError(err) {
+				return fmt.Errorf("%w: %w", errBadObject, err)
+			}
+			c.malformed++
+			continue
+		}
+		switch err := s.dec.CheckRecord(ev); {
+		case err == nil:
+			*items = append(*items, item{ev: ev})
+		case errors.Is(err, cloudtrail.ErrRejected):
+			c.rejected++
+		default:
+			c.outOfScope++
+		}
+	}
+	if body.err != nil {
+		return fmt.Errorf("read s3://%s/%s: %w", o.Bucket, o.Key, body.err)
+	}
+	return nil
+}
+
+// fatalRecordsError tells an error that ended cloudtrail.Records (the file
+// is unusable from there on) from one about a single record.
+func fatalRecordsError(err error) bool {
+	var se *cloudtrail.SyntaxError
+	if errors.As(err, &se) {
+		return se.Shape != "log record"
+	}
+	var shape *cloudtrail.ShapeError
+	return errors.As(err, &shape)
+}
+
+// readErrorOf remembers the first read error other than io.EOF.
+type readErrorOf struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErrorOf) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}

@@ -1,0 +1,573 @@
+package streamer
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sessionwatch/sessionwatch/pkg/classify"
+	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
+	"github.com/sessionwatch/sessionwatch/pkg/sink"
+)
+
+// harness runs a Streamer over a fake queue.
+type harness struct {
+	q     *fakeQueue
+	cls   *fakeClassifier
+	sinks []*captureSink
+	s     *Streamer
+	m     *Metrics
+
+	cancel  context.CancelFunc
+	done    chan error
+	stopped bool
+}
+
+// testConfig is quick to react: short polls, flushes and back-offs.
+func testConfig() Config {
+	return Config{
+		QueueURL:          "https://queue.test/fake",
+		Pollers:           2,
+		Workers:           4,
+		MaxInFlight:       100,
+		VisibilityTimeout: 2 * time.Second,
+		WaitTime:          time.Second,
+		FlushInterval:     50 * time.Millisecond,
+		ShutdownTimeout:   3 * time.Second,
+		RetryInitial:      20 * time.Millisecond,
+		RetryMax:          200 * time.Millisecond,
+	}
+}
+
+func startHarness(t *testing.T, cfg Config, q *fakeQueue, cls *fakeClassifier, objects ObjectAPI, sinks ...*captureSink) *harness {
+	t.Helper()
+	if len(sinks) == 0 {
+		sinks = []*captureSink{{name: "capture"}}
+	}
+	outs := make([]sink.Sink, len(sinks))
+	for i, s := range sinks {
+		outs[i] = s
+	}
+	m, err := NewMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, Deps{
+		Queue: q, Objects: objects, Decoder: cloudtrail.NewDecoder(cloudtrail.Config{}),
+		Classifier: cls, Sinks: outs, Metrics: m, Log: testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{q: q, cls: cls, sinks: sinks, s: s, m: m, cancel: cancel, done: make(chan error, 1)}
+	go func() { h.done <- s.Run(ctx) }()
+	t.Cleanup(func() { h.stop(t) })
+	return h
+}
+
+// stop cancels Run and returns how long it took to return.
+func (h *harness) stop(t *testing.T) time.Duration {
+	t.Helper()
+	if h.stopped {
+		return 0
+	}
+	h.stopped = true
+	start := time.Now()
+	h.cancel()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return within 30s of cancel")
+	}
+	return time.Since(start)
+}
+
+func (h *harness) waitDrained(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, "every message deleted", func() bool {
+		left, dlq := h.q.left()
+		return len(left) == 0 && len(dlq) == 0
+	})
+}
+
+func TestDeletesOnlyAfterEverySinkAcceptedInBatches(t *testing.T) {
+	q := newFakeQueue(0)
+	now := time.Now()
+	var want []string
+	for i := range 25 {
+		id := fmt.Sprintf("ev-%02d", i)
+		si := "ok:" + id
+		if i%3 == 0 {
+			si = "" // no_source_identity: a finding
+			want = append(want, id)
+		}
+		q.send(recordJSON(id, si, now.Add(-time.Hour)))
+	}
+	cfg := testConfig()
+	cfg.FlushInterval = time.Second
+	a, b := &captureSink{name: "a"}, &captureSink{name: "b"}
+	h := startHarness(t, cfg, q, newFakeClassifier(), nil, a, b)
+	h.waitDrained(t, 10*time.Second)
+
+	for _, s := range []*captureSink{a, b} {
+		got := byEvent(s.findings())
+		if len(got) != len(want) {
+			t.Errorf("sink %s: %d findings, want %d", s.name, len(got), len(want))
+		}
+		for _, id := range want {
+			if fs := got[id]; len(fs) != 1 || fs[0].Category != classify.NoSourceIdentity {
+				t.Errorf("sink %s: event %s: findings %+v, want one no_source_identity", s.name, id, fs)
+			}
+		}
+	}
+	h.q.mu.Lock()
+	calls := h.q.deleteCalls
+	h.q.mu.Unlock()
+	// 25 deletes: 10 + 10 + 5 when nothing lags; allow a few partial
+	// batches from the 1 s tick on a slow machine.
+	if calls < 3 || calls > 6 {
+		t.Errorf("DeleteMessageBatch calls = %d, want 3..6 for 25 messages", calls)
+	}
+	if got := testutil.ToFloat64(h.m.deleted); got != 25 {
+		t.Errorf("deleted = %v, want 25", got)
+	}
+	if got := testutil.ToFloat64(h.m.verdicts[classify.Tracked]); got != float64(25-len(want)) {
+		t.Errorf("tracked verdicts = %v, want %d", got, 25-len(want))
+	}
+	if got := testutil.ToFloat64(h.m.findings.WithLabelValues("b")); got != float64(len(want)) {
+		t.Errorf("findings{sink=b} = %v, want %d", got, len(want))
+	}
+	if n := testutil.CollectAndCount(h.m.ackLatency); n != 1 {
+		t.Errorf("latency histogram series = %d", n)
+	}
+}
+
+func TestInFlightCapMakesReceivingWait(t *testing.T) {
+	q := newFakeQueue(0)
+	now := time.Now()
+	for i := range 30 {
+		q.send(recordJSON(fmt.Sprintf("slow-%02d", i), fmt.Sprintf("slow:%d", i), now))
+	}
+	cls := newFakeClassifier()
+	cls.block = make(chan struct{})
+	cfg := testConfig()
+	cfg.MaxInFlight = 5
+	cfg.Workers = 8
+	h := startHarness(t, cfg, q, cls, nil)
+	eventually(t, 5*time.Second, "5 messages received", func() bool { return testutil.ToFloat64(h.m.received) == 5 })
+	time.Sleep(300 * time.Millisecond)
+	if got := testutil.ToFloat64(h.m.received); got != 5 {
+		t.Fatalf("received %v messages with 5 in flight allowed", got)
+	}
+	if got := h.s.InFlight(); got != 5 {
+		t.Errorf("in flight = %d, want 5", got)
+	}
+	close(cls.block)
+	h.waitDrained(t, 10*time.Second)
+	h.q.mu.Lock()
+	peak := h.q.maxInFlight
+	h.q.mu.Unlock()
+	if peak > 5 {
+		t.Errorf("the queue saw %d messages in flight at once, cap is 5", peak)
+	}
+}
+
+func TestHeartbeatKeepsSlowMessageInvisible(t *testing.T) {
+	q := newFakeQueue(0)
+	q.send(recordJSON("slow-1", "slow:1", time.Now()))
+	cls := newFakeClassifier()
+	cls.block = make(chan struct{})
+	cfg := testConfig()
+	cfg.VisibilityTimeout = time.Second
+	h := startHarness(t, cfg, q, cls, nil)
+	time.Sleep(2500 * time.Millisecond) // 2.5 visibility timeouts
+	close(cls.block)
+	h.waitDrained(t, 5*time.Second)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.receives != 1 {
+		t.Errorf("message received %d times; the heartbeat should have kept it invisible", q.receives)
+	}
+	if got := testutil.ToFloat64(h.m.extended); got < 2 {
+		t.Errorf("visibility extensions = %v, want at least 2", got)
+	}
+}
+
+func TestOrphanIsHeldWithoutBlockingOtherWork(t *testing.T) {
+	q := newFakeQueue(0)
+	now := time.Now().Truncate(time.Second)
+	q.send(recordJSON("orphan-1", "orphan:1", now))                   // stays orphaned
+	q.send(recordJSON("orphan-2", "orphan:2", now))                   // its session appears within the grace
+	q.send(recordJSON("orphan-old", "orphan:3", now.Add(-time.Hour))) // grace long past: re-checked at once
+	for i := range 5 {
+		q.send(recordJSON(fmt.Sprintf("ok-%d", i), fmt.Sprintf("ok:%d", i), now))
+	}
+	cls := newFakeClassifier()
+	cfg := testConfig()
+	cfg.Workers = 1 // a held orphan must not take the only worker
+	cfg.VisibilityTimeout = time.Second
+	grace := 5 * time.Second
+	cfg.OrphanGrace = grace
+	c := &captureSink{name: "capture"}
+	h := startHarness(t, cfg, q, cls, nil, c)
+
+	eventually(t, 3*time.Second, "the tracked messages and the old orphan deleted while two orphans are held", func() bool {
+		return testutil.ToFloat64(h.m.deleted) == 6
+	})
+	if got := byEvent(c.findings()); len(got) != 1 || len(got["orphan-old"]) != 1 {
+		t.Fatalf("findings before the grace ended: %v, want only orphan-old's", got)
+	}
+	if got := testutil.ToFloat64(h.m.held); got != 2 {
+		t.Errorf("held = %v, want 2", got)
+	}
+	cls.appear("orphan:2")
+	h.waitDrained(t, 5*time.Second)
+
+	got := byEvent(c.findings())
+	if len(got) != 2 || len(got["orphan-1"]) != 1 || got["orphan-1"][0].Category != classify.Orphaned {
+		t.Fatalf("findings = %v, want orphaned for orphan-1 and orphan-old only", got)
+	}
+	if f := got["orphan-1"][0]; f.DetectedAt.Sub(now) < grace {
+		t.Errorf("orphan-1 emitted %v after its event, before the %v grace", f.DetectedAt.Sub(now), grace)
+	}
+	cls.mu.Lock()
+	for _, id := range []string{"orphan-1", "orphan-2", "orphan-old"} {
+		if cls.rechecks[id] != 1 || cls.calls[id] != 1 {
+			t.Errorf("%s: %d classifications and %d re-checks, want 1 and 1", id, cls.calls[id], cls.rechecks[id])
+		}
+	}
+	cls.mu.Unlock()
+	if got := testutil.ToFloat64(h.m.orphanConfirmed); got != 2 {
+		t.Errorf("orphan re-checks confirmed = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(h.m.orphanCleared); got != 1 {
+		t.Errorf("orphan re-checks cleared = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(h.m.verdicts[classify.Orphaned]); got != 2 {
+		t.Errorf("orphaned verdicts = %v, want 2", got)
+	}
+	q.mu.Lock()
+	if q.receives != 8 {
+		t.Errorf("receives = %d, want 8 (the held messages stayed invisible)", q.receives)
+	}
+	q.mu.Unlock()
+}
+
+func TestStoreFailureRetriesWithoutFinding(t *testing.T) {
+	q := newFakeQueue(0)
+	for i := range 10 {
+		q.send(recordJSON(fmt.Sprintf("down-%d", i), fmt.Sprintf("down:%d", i), time.Now()))
+	}
+	cls := newFakeClassifier()
+	cls.setStoreDown(true)
+	c := &captureSink{name: "capture"}
+	h := startHarness(t, testConfig(), q, cls, nil, c)
+	eventually(t, 5*time.Second, "store failures", func() bool { return testutil.ToFloat64(h.m.storeFailures) >= 30 })
+	if got := testutil.ToFloat64(h.m.deleted); got != 0 {
+		t.Fatalf("deleted %v messages while the store was down", got)
+	}
+	cls.setStoreDown(false)
+	h.waitDrained(t, 5*time.Second)
+	if fs := c.findings(); len(fs) != 0 {
+		t.Errorf("findings after a store outage: %v", fs)
+	}
+	if got := testutil.ToFloat64(h.m.verdicts[classify.Tracked]); got != 10 {
+		t.Errorf("tracked verdicts = %v, want 10 (each event classified once)", got)
+	}
+	q.mu.Lock()
+	if q.receives != 10 {
+		t.Errorf("receives = %d, want 10: retries are held in the process", q.receives)
+	}
+	q.mu.Unlock()
+}
+
+func TestSinkFailureKeepsMessageUntilAccepted(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		retryHold time.Duration
+	}{
+		{"held in process", time.Minute},
+		{"released to the queue", 300 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newFakeQueue(0)
+			q.send(recordJSON("ev-1", "", time.Now()))
+			good, flaky := &captureSink{name: "good"}, &captureSink{name: "flaky"}
+			flaky.setFailing(true, true) // keeps what it "fails": duplicates
+			cfg := testConfig()
+			cfg.VisibilityTimeout = time.Second
+			cfg.RetryHold = tc.retryHold
+			h := startHarness(t, cfg, q, newFakeClassifier(), nil, good, flaky)
+			eventually(t, 5*time.Second, "a few failed writes", func() bool { return testutil.ToFloat64(h.m.sinkFailures.WithLabelValues("flaky")) >= 3 })
+			if tc.retryHold < time.Second {
+				eventually(t, 5*time.Second, "the message released and received again", func() bool {
+					q.mu.Lock()
+					defer q.mu.Unlock()
+					return testutil.ToFloat64(h.m.released[reasonRetry]) >= 1 && q.receives >= 2
+				})
+			}
+			if got := testutil.ToFloat64(h.m.deleted); got != 0 {
+				t.Fatalf("deleted %v while a sink failed", got)
+			}
+			flaky.setFailing(false, false)
+			h.waitDrained(t, 10*time.Second)
+
+			for _, s := range []*captureSink{good, flaky} {
+				fs := s.findings()
+				if len(fs) == 0 {
+					t.Fatalf("sink %s got nothing", s.name)
+				}
+				for _, f := range fs {
+					if f.FindingID != fs[0].FindingID || f.Event.ID != "ev-1" {
+						t.Errorf("sink %s: duplicate with another finding_id: %s vs %s", s.name, f.FindingID, fs[0].FindingID)
+					}
+				}
+			}
+			if len(flaky.findings()) < 2 {
+				t.Errorf("flaky sink holds %d copies; the ambiguous failures should have made duplicates", len(flaky.findings()))
+			}
+			q.mu.Lock()
+			receives := q.receives
+			q.mu.Unlock()
+			if tc.retryHold == time.Minute && (receives != 1 || len(good.findings()) != 1) {
+				t.Errorf("held in process: %d receives, good sink %d copies; want 1 and 1", receives, len(good.findings()))
+			}
+			if tc.retryHold < time.Second && receives < 2 {
+				t.Errorf("released: %d receives, want at least 2", receives)
+			}
+		})
+	}
+}
+
+// fakeObjects serves log objects; the first failures calls fail.
+type fakeObjects struct {
+	mu       sync.Mutex
+	objs     map[string][]byte
+	failures int
+	calls    int
+}
+
+func (f *fakeObjects) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.failures > 0 {
+		f.failures--
+		return nil, errors.New("injected S3 failure")
+	}
+	b, ok := f.objs[aws.ToString(in.Bucket)+"/"+aws.ToString(in.Key)]
+	if !ok {
+		return nil, errors.New("NoSuchKey")
+	}
+	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(b))}, nil
+}
+
+func logFile(t *testing.T, records ...string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	fmt.Fprintf(zw, `{"Records":[%s]}`, strings.Join(records, ","))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestS3NotificationAckedWhenEveryRecordIsSafe(t *testing.T) {
+	now := time.Now().Add(-time.Hour)
+	outOfScope := strings.Replace(recordJSON("gst-1", "", now), `"AssumeRole"`, `"GetSessionToken"`, 1)
+	objects := &fakeObjects{failures: 1, objs: map[string][]byte{
+		"trail/AWSLogs/1/CloudTrail/a.json.gz": logFile(t, recordJSON("r-1", "", now), recordJSON("r-2", "ok:2", now), outOfScope),
+		"trail/AWSLogs/1/CloudTrail/b.json.gz": logFile(t, recordJSON("r-3", "bad", now), recordJSON("r-4", "", now)),
+	}}
+	q := newFakeQueue(0)
+	q.send(`{"s3Bucket":"trail","s3ObjectKey":["AWSLogs/1/CloudTrail/a.json.gz","AWSLogs/1/CloudTrail-Digest/d.json.gz","AWSLogs/1/CloudTrail/b.json.gz"]}`)
+	c := &captureSink{name: "capture", failIndex: map[int]bool{1: true}}
+	h := startHarness(t, testConfig(), q, newFakeClassifier(), objects, c)
+	eventually(t, 5*time.Second, "findings", func() bool { return len(c.findings()) >= 2 })
+	if got := testutil.ToFloat64(h.m.deleted); got != 0 {
+		t.Fatalf("deleted while a finding was not accepted")
+	}
+	c.mu.Lock()
+	c.failIndex = nil
+	c.mu.Unlock()
+	h.waitDrained(t, 5*time.Second)
+
+	got := byEvent(c.findings())
+	want := map[string]classify.Verdict{"r-1": classify.NoSourceIdentity, "r-3": classify.NonSentinel, "r-4": classify.NoSourceIdentity}
+	if len(got) != len(want) {
+		t.Errorf("findings for %d events, want %d: %v", len(got), len(want), got)
+	}
+	for id, v := range want {
+		if len(got[id]) != 1 || got[id][0].Category != v {
+			t.Errorf("event %s: %v, want one %s", id, got[id], v)
+		}
+	}
+	if got := testutil.ToFloat64(h.m.outOfScope); got != 1 {
+		t.Errorf("out of scope = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(h.m.s3Objects); got != 2 {
+		t.Errorf("objects fetched = %v, want 2 (the digest skipped)", got)
+	}
+	if got := testutil.ToFloat64(h.m.s3Errors); got != 1 {
+		t.Errorf("S3 errors = %v, want 1", got)
+	}
+}
+
+func TestUndecodableLeftForRedrivePolicy(t *testing.T) {
+	q := newFakeQueue(2)
+	q.send("this is not JSON", recordJSON("ev-1", "", time.Now()), `{"unknown":"shape"}`)
+	cfg := testConfig()
+	cfg.VisibilityTimeout = time.Second
+	c := &captureSink{name: "capture"}
+	h := startHarness(t, cfg, q, newFakeClassifier(), nil, c)
+	eventually(t, 8*time.Second, "both poison messages in the DLQ", func() bool {
+		left, dlq := q.left()
+		return len(left) == 0 && len(dlq) == 2
+	})
+	_, dlq := q.left()
+	for _, m := range dlq {
+		if m.body == recordJSON("ev-1", "", time.Now()) || m.extended != 0 {
+			t.Errorf("DLQ holds %q (extended %d)", m.body, m.extended)
+		}
+	}
+	if got := testutil.ToFloat64(h.m.decodeErrors); got != 4 {
+		t.Errorf("decode errors = %v, want 4 (2 messages x 2 receives)", got)
+	}
+	if fs := c.findings(); len(fs) != 1 || fs[0].Event.ID != "ev-1" {
+		t.Errorf("findings = %v, want ev-1's only", fs)
+	}
+}
+
+func TestRejectedAndOutOfScopeAreDeletedUnclassified(t *testing.T) {
+	q := newFakeQueue(0)
+	rec := recordJSON("ev-1", "", time.Now())
+	q.send(
+		`{"version":"0","id":"x","detail-type":"AWS API Call via CloudTrail","source":"aws.s3","account":"111122223333","detail":`+rec+`}`,
+		strings.Replace(rec, `"AssumeRole"`, `"GetCallerIdentity"`, 1),
+	)
+	cls := newFakeClassifier()
+	h := startHarness(t, testConfig(), q, cls, nil)
+	h.waitDrained(t, 5*time.Second)
+	if got := testutil.ToFloat64(h.m.rejected); got != 1 {
+		t.Errorf("rejected = %v", got)
+	}
+	if got := testutil.ToFloat64(h.m.outOfScope); got != 1 {
+		t.Errorf("out of scope = %v", got)
+	}
+	cls.mu.Lock()
+	defer cls.mu.Unlock()
+	if len(cls.calls) != 0 {
+		t.Errorf("classified %v", cls.calls)
+	}
+}
+
+func TestFutureDatedOrphanWaitsNoLongerThanTheGrace(t *testing.T) {
+	q := newFakeQueue(0)
+	q.send(recordJSON("forged", "orphan:forged", time.Now().Add(240*time.Hour)))
+	cfg := testConfig()
+	cfg.OrphanGrace = time.Second
+	c := &captureSink{name: "capture"}
+	h := startHarness(t, cfg, q, newFakeClassifier(), nil, c)
+	h.waitDrained(t, 5*time.Second)
+	if fs := c.findings(); len(fs) != 1 || fs[0].Category != classify.Orphaned {
+		t.Errorf("findings = %v, want the orphaned one", fs)
+	}
+}
+
+func TestPanicOnOneMessageLeavesItForTheRedrivePolicy(t *testing.T) {
+	q := newFakeQueue(1)
+	q.send(recordJSON("boom", "panic:1", time.Now()), recordJSON("fine", "", time.Now()))
+	cfg := testConfig()
+	cfg.VisibilityTimeout = time.Second
+	c := &captureSink{name: "capture"}
+	h := startHarness(t, cfg, q, newFakeClassifier(), nil, c)
+	eventually(t, 5*time.Second, "the panicking message dead-lettered", func() bool {
+		left, dlq := q.left()
+		return len(left) == 0 && len(dlq) == 1
+	})
+	if _, dlq := q.left(); !strings.Contains(dlq[0].body, `"boom"`) {
+		t.Errorf("DLQ holds %s", dlq[0].body)
+	}
+	if fs := c.findings(); len(fs) != 1 || fs[0].Event.ID != "fine" {
+		t.Errorf("findings = %v, want the other message's", fs)
+	}
+	if got := testutil.ToFloat64(h.m.decodeErrors); got != 1 {
+		t.Errorf("decode errors = %v, want 1", got)
+	}
+}
+
+func TestShutdownReleasesWhatIsLeftWithinTimeout(t *testing.T) {
+	q := newFakeQueue(0)
+	now := time.Now()
+	q.send(recordJSON("orphan-1", "orphan:1", now), recordJSON("slow-1", "slow:1", now), recordJSON("ok-1", "ok:1", now))
+	cls := newFakeClassifier()
+	cls.block = make(chan struct{}) // never closed: slow-1 never finishes
+	cfg := testConfig()
+	cfg.OrphanGrace = time.Minute
+	cfg.ShutdownTimeout = 2 * time.Second
+	h := startHarness(t, cfg, q, cls, nil)
+	eventually(t, 5*time.Second, "ok-1 deleted and the orphan held", func() bool {
+		return testutil.ToFloat64(h.m.deleted) == 1 && testutil.ToFloat64(h.m.held) == 1
+	})
+	took := h.stop(t)
+	if took > cfg.ShutdownTimeout+500*time.Millisecond {
+		t.Errorf("shutdown took %v, timeout %v", took, cfg.ShutdownTimeout)
+	}
+	left, _ := q.left()
+	if len(left) != 2 {
+		t.Fatalf("%d messages left, want the 2 unfinished", len(left))
+	}
+	for _, m := range left {
+		if time.Until(m.visibleAt) > 0 {
+			t.Errorf("%s not released: visible in %v", m.id, time.Until(m.visibleAt))
+		}
+	}
+	if got := testutil.ToFloat64(h.m.released[reasonShutdown]); got != 2 {
+		t.Errorf("released on shutdown = %v, want 2", got)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"ok", func(*Config) {}, ""},
+		{"no queue", func(c *Config) { c.QueueURL = "" }, "queue URL"},
+		{"fractional visibility", func(c *Config) { c.VisibilityTimeout = 1500 * time.Millisecond }, "visibility"},
+		{"grace too long", func(c *Config) { c.OrphanGrace = 2 * time.Hour }, "orphan grace"},
+		{"negative workers", func(c *Config) { c.Workers = -1 }, "workers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{QueueURL: "q"}
+			tc.edit(&c)
+			err := c.Validate()
+			if tc.want == "" {
+				if err != nil || c.MaxInFlight != DefaultMaxInFlight || c.OrphanGrace != 0 {
+					t.Errorf("Validate: %v, %+v", err, c)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Validate: %v, want an error about %s", err, tc.want)
+			}
+		})
+	}
+}
