@@ -46,6 +46,7 @@ type options struct {
 	queueURL    string
 	table       string
 	sinks       []string
+	sinkOptions sink.Options
 	stream      streamer.Config
 	accounts    []string
 	eventNames  []string
@@ -77,7 +78,6 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.SetOutput(e.stderr)
 	var (
 		o          options
-		sinks      cli.List
 		accounts   = fs.String("accounts", "", "comma-separated allowlist of account ids an event may come from (default: every account)")
 		eventNames = fs.String("event-names", strings.Join(cloudtrail.DefaultEventNames(), ","), "comma-separated STS event names to classify")
 		logLevel   = fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -93,7 +93,7 @@ func parseOptions(args []string, e env) (options, error) {
 	o.retention, o.skew = classify.DefaultRetention, classify.DefaultClockSkew
 	fs.StringVar(&o.queueURL, "queue-url", "", "URL of the SQS queue to consume (required)")
 	fs.StringVar(&o.table, "table", "", "the session table (required)")
-	fs.Var(&sinks, "sink", "where findings go: stdout or file:PATH, or any other sink sink.Open knows (repeatable; default stdout)")
+	sinkFlags := sink.AddFlags(fs, "stdout")
 	fs.IntVar(&o.stream.Pollers, "pollers", o.stream.Pollers, "concurrent long polls (20 s, 10 messages each)")
 	fs.IntVar(&o.stream.Workers, "workers", o.stream.Workers, "messages processed concurrently")
 	fs.IntVar(&o.stream.MaxInFlight, "max-in-flight", o.stream.MaxInFlight, "most messages received and not yet deleted or released; receiving waits beyond it")
@@ -135,7 +135,10 @@ func parseOptions(args []string, e env) (options, error) {
 	if err := cfg.Validate(); err != nil {
 		return o, err
 	}
-	o.sinks = sinks.Values("stdout")
+	o.sinks = sinkFlags.URIs()
+	if o.sinkOptions, err = sinkFlags.Options(); err != nil {
+		return o, err
+	}
 	o.accounts = cli.CSV(*accounts)
 	o.eventNames = cli.CSV(*eventNames)
 	if len(o.eventNames) == 0 {
@@ -199,12 +202,13 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 		return err
 	}
 
+	// One sink per URI: the streamer tracks which sink accepted which finding.
+	sinkOpts := o.sinkOptions
+	sinkOpts.AWS, sinkOpts.Stdout, sinkOpts.LookupEnv, sinkOpts.Log = &awsCfg, e.stdout, e.lookupEnv, &log
 	outs := make([]sink.Sink, 0, len(o.sinks))
 	for _, uri := range o.sinks {
-		var s sink.Sink
-		if uri == "stdout" || uri == "-" {
-			s = sink.NewWriter("stdout", e.stdout)
-		} else if s, err = sink.Open(uri); err != nil {
+		s, err := sink.Open(uri, sinkOpts)
+		if err != nil {
 			for _, opened := range outs {
 				_ = opened.Close(context.Background())
 			}
