@@ -215,7 +215,7 @@ func TestBackfillExitCodes(t *testing.T) {
 	t.Run("bad flags exit 2", func(t *testing.T) {
 		for _, args := range [][]string{
 			{"--source", "file:" + cleanFile},                                                   // no table
-			{"--source", "s3://bucket", "--table", "t"},                                         // not yet
+			{"--source", "ftp://bucket", "--table", "t"},                                        // unknown source
 			{"--source", "file:" + cleanFile, "--table", "t", "--since", "soon"},                // bad time
 			{"--source", "file:" + cleanFile, "--table", "t", "--match", "fuzzy"},               // bad strategy
 			{"--source", "file:" + cleanFile, "--table", "t", "--since", "1d", "--until", "2d"}, // empty window

@@ -6,12 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rs/zerolog"
 
 	"github.com/sessionwatch/sessionwatch/internal/cli"
@@ -19,6 +23,7 @@ import (
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
+	"github.com/sessionwatch/sessionwatch/pkg/source"
 )
 
 // Exit codes.
@@ -35,29 +40,71 @@ type env struct {
 	now            func() time.Time
 }
 
+// Source kinds.
+const (
+	sourceLookup = "lookup"
+	sourceS3     = "s3"
+	sourceFile   = "file"
+)
+
+// defaultCacheEntries bounds the session cache. A backfill reads each
+// stream in time order, so the sessions it needs again are recent ones: a
+// small cache keeps the hit rate and keeps memory flat in the window's size
+// (the streamer's default, 100,000 entries, would grow with the window up
+// to a hundred MB or more).
+const defaultCacheEntries = 512
+
+// orgAccounts as --accounts reads every active account of the organization.
+const orgAccounts = "org"
+
 type options struct {
 	source       string
+	sourceKind   string
 	table        string
 	since, until time.Time
 	sinks        []string
+	sinkOptions  sink.Options
 	retention    time.Duration
 	skew         time.Duration
 	strategies   []sessions.Strategy
 	accounts     []string
+	orgAccounts  bool
+	roleName     string
+	regions      []string
 	eventNames   []string
 	pattern      string
 	workers      int
+	cacheEntries int
+	downloads    int
 	region       string
+	s3PathStyle  bool
 	services     bool
+	checkpoint   string
+	quiet        bool
+	summaryJSON  string
+	failOn       classify.Severity
 	logLevel     zerolog.Level
 }
 
 const usageExample = `Examples:
-  backfill --source file:./trail-archive --table sentinel-sessions --since 7d
-  backfill --source file:events.jsonl --table sentinel-sessions --since 2026-11-01 --until 1d12h --sink file:findings.jsonl
+  # CloudTrail event history (LookupEvents) of the last 7 days in three regions
+  backfill --table sentinel-sessions --since 7d --regions us-east-1,eu-west-1,eu-central-1
+
+  # every enabled region of every account of the organization, resumable
+  backfill --table sentinel-sessions --since 30d --regions all --accounts org \
+    --assume-role-name sessionwatch-backfill --checkpoint backfill.ckpt --summary-json summary.json
+
+  # a trail's S3 archive, or local log files
+  backfill --source s3://org-trail-bucket/prefix --table sentinel-sessions --since 2026-11-01 --until 1d
+  backfill --source file:./trail-archive --table sentinel-sessions --since 7d --sink file:findings.jsonl
 
 Every flag can also be set with its SESSIONWATCH_ variable (--session-retention: SESSIONWATCH_SESSION_RETENTION).
-Exit status: 0 no finding, 1 findings, 2 error.
+The AWS SDK's default credential chain, region and AWS_ENDPOINT_URL_<SERVICE> variables apply.
+IAM: cloudtrail:LookupEvents (lookup), s3:ListBucket and s3:GetObject (s3), dynamodb:Query and
+dynamodb:Scan on the session table; with --assume-role-name sts:AssumeRole into each account;
+--accounts org: organizations:ListAccounts; --regions all: account:ListRegions (in each account).
+Exit status: 0 no finding at or above --fail-on, 1 such findings, 2 error (an account that could
+not be read included: the others are still read and reported).
 `
 
 func parseOptions(args []string, e env) (options, error) {
@@ -67,24 +114,32 @@ func parseOptions(args []string, e env) (options, error) {
 		o          options
 		since      = fs.String("since", "7d", "start of the window: a duration ago (7d, 1d12h, 90m), an RFC 3339 time or a date")
 		until      = fs.String("until", "", "end of the window, same forms as --since (default: now)")
-		sinks      cli.List
+		sinkFlags  = sink.AddFlags(fs, "stdout")
 		match      = fs.String("match", "exact,user-time", "session match strategies, tried in order")
-		accounts   = fs.String("accounts", "", "comma-separated account allowlist (default: every account)")
-		eventNames = fs.String("event-names", strings.Join(cloudtrail.DefaultEventNames(), ","), "comma-separated STS event names to classify")
+		accounts   = fs.String("accounts", "", "comma-separated account ids, or org for every active account of the organization: with --assume-role-name the accounts read; always the accounts an event may come from (default: every account)")
+		regions    = fs.String("regions", "", "comma-separated regions to read, or all for every enabled region (default: lookup reads the configured region, s3 every region in the archive)")
+		eventNames = fs.String("event-names", strings.Join(cloudtrail.DefaultEventNames(), ","), "comma-separated STS event names to classify (lookup: one query each)")
+		failOn     = fs.String("fail-on", "high", "exit 1 when a finding of this severity or above exists: low, medium, high, critical")
 		logLevel   = fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	)
 	o.retention, o.skew = classify.DefaultRetention, classify.DefaultClockSkew
-	fs.StringVar(&o.source, "source", "", "where events come from: file:PATH (a file, or a folder laid out like a trail archive)")
+	fs.StringVar(&o.source, "source", sourceLookup, "where events come from: lookup (CloudTrail LookupEvents), s3://BUCKET[/PREFIX] (a trail's archive) or file:PATH (a file, or a folder laid out like a trail archive)")
 	fs.StringVar(&o.table, "table", "", "the session table (required)")
-	fs.Var(&sinks, "sink", "where findings go: stdout or file:PATH (repeatable; default stdout)")
+	fs.StringVar(&o.roleName, "assume-role-name", "", "role assumed in each account of --accounts (lookup source)")
+	fs.StringVar(&o.checkpoint, "checkpoint", "", "progress file: written as pages (lookup) or objects (s3, file) finish; a rerun with the same file resumes an unfinished run's window where it stopped")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress display (there is none when stderr is not a terminal)")
+	fs.StringVar(&o.summaryJSON, "summary-json", "", "also write the summary as JSON to this file")
 	fs.Var(cli.Duration{D: &o.retention}, "session-retention", "how long the store keeps a session; an unmatched event older than this is unverifiable, not orphaned")
 	fs.Var(cli.Duration{D: &o.skew}, "clock-skew", "tolerance in time comparisons")
 	fs.StringVar(&o.pattern, "source-identity-pattern", "", "SourceIdentity pattern with named groups user, marker, request_id (default: Sentinel's)")
 	fs.IntVar(&o.workers, "workers", 8, "events classified concurrently")
-	fs.StringVar(&o.region, "region", "", "AWS region (default: the SDK's configuration)")
+	fs.IntVar(&o.cacheEntries, "cache-entries", defaultCacheEntries, "session lookups kept in memory, least recently used dropped first: bounds memory whatever the window")
+	fs.IntVar(&o.downloads, "downloads", source.DefaultDownloads, "log objects downloaded at once (s3 source)")
+	fs.StringVar(&o.region, "region", "", "AWS region of the session table and the AWS APIs (default: the SDK's configuration)")
+	fs.BoolVar(&o.s3PathStyle, "s3-path-style", false, "address the bucket in the path, not the host name (S3-compatible stores)")
 	fs.BoolVar(&o.services, "include-service-callers", false, "also classify AssumeRole calls made by AWS services (Lambda, ECS, EMR)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: backfill --source file:PATH --table NAME [flags]\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: backfill --table NAME [--source lookup|s3://BUCKET/PREFIX|file:PATH] [flags]\n\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(fs.Output(), "\n%s", usageExample)
 	}
@@ -114,18 +169,64 @@ func parseOptions(args []string, e env) (options, error) {
 	if o.logLevel, err = zerolog.ParseLevel(*logLevel); err != nil {
 		return o, fmt.Errorf("--log-level: %w", err)
 	}
+	if o.failOn, err = classify.ParseSeverity(*failOn); err != nil {
+		return o, fmt.Errorf("--fail-on: %w", err)
+	}
+	if o.sinkOptions, err = sinkFlags.Options(); err != nil {
+		return o, err
+	}
 	if o.table == "" {
 		return o, errors.New("--table is required")
 	}
-	if !strings.HasPrefix(o.source, "file:") || len(o.source) == len("file:") {
-		return o, fmt.Errorf("--source %q: want file:PATH", o.source)
+	switch {
+	case o.source == sourceLookup:
+		o.sourceKind = sourceLookup
+	case strings.HasPrefix(o.source, "s3://"):
+		if _, _, err := source.ParseS3URI(o.source); err != nil {
+			return o, fmt.Errorf("--source %w", err)
+		}
+		o.sourceKind = sourceS3
+	case strings.HasPrefix(o.source, "file:") && len(o.source) > len("file:"):
+		o.sourceKind = sourceFile
+	default:
+		return o, fmt.Errorf("--source %q: want lookup, s3://BUCKET[/PREFIX] or file:PATH", o.source)
 	}
 	if o.workers < 1 {
 		return o, fmt.Errorf("--workers %d: want at least 1", o.workers)
 	}
-	o.sinks = sinks.Values("stdout")
+	if o.cacheEntries < 1 {
+		return o, fmt.Errorf("--cache-entries %d: want at least 1", o.cacheEntries)
+	}
+	if o.downloads < 1 {
+		return o, fmt.Errorf("--downloads %d: want at least 1", o.downloads)
+	}
+	o.sinks = sinkFlags.URIs()
 	o.accounts = cli.CSV(*accounts)
+	if slices.Contains(o.accounts, orgAccounts) {
+		if len(o.accounts) != 1 {
+			return o, errors.New("--accounts: org stands alone")
+		}
+		o.accounts, o.orgAccounts = nil, true
+	}
+	o.regions = cli.CSV(*regions)
+	if slices.Contains(o.regions, source.AllRegions) {
+		if len(o.regions) != 1 {
+			return o, errors.New("--regions: all stands alone")
+		}
+		if o.sourceKind != sourceLookup {
+			o.regions = nil // an archive holds what it holds
+		}
+	}
 	o.eventNames = cli.CSV(*eventNames)
+	if len(o.eventNames) == 0 {
+		return o, errors.New("--event-names: none given")
+	}
+	if o.roleName != "" && o.sourceKind != sourceLookup {
+		return o, errors.New("--assume-role-name applies to --source lookup only")
+	}
+	if o.sourceKind == sourceLookup && o.roleName == "" && (o.orgAccounts || len(o.accounts) > 1) {
+		return o, errors.New("--accounts with several accounts (or org) needs --assume-role-name for --source lookup")
+	}
 	return o, nil
 }
 
@@ -138,32 +239,33 @@ func run(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "backfill: %v\n", err)
 		return exitError
 	}
-	// Workers log concurrently: serialise writes to stderr.
-	e.stderr = zerolog.SyncWriter(e.stderr)
-	log := zerolog.New(e.stderr).Level(o.logLevel).With().Timestamp().Str("cmd", "backfill").Logger()
+	logs := &switchWriter{w: e.stderr}
+	log := zerolog.New(logs).Level(o.logLevel).With().Timestamp().Str("cmd", "backfill").Logger()
 
-	sum, err := backfill(ctx, o, e, log)
+	sum, err := backfill(ctx, o, e, log, logs)
 	if sum != nil {
 		sum.write(e.stderr)
+		if o.summaryJSON != "" {
+			if werr := sum.writeJSON(o.summaryJSON); werr != nil && err == nil {
+				err = werr
+			}
+		}
 	}
 	if err != nil {
 		log.Error().Err(err).Msg("backfill failed")
 		fmt.Fprintf(e.stderr, "backfill: %v\n", err)
 		return exitError
 	}
-	if sum.findings() > 0 {
+	if sum.findingsAtOrAbove(o.failOn) > 0 {
 		return exitFindings
 	}
 	return exitClean
 }
 
-func backfill(ctx context.Context, o options, e env, log zerolog.Logger) (*summary, error) {
-	path := strings.TrimPrefix(o.source, "file:")
-	files, err := listLogFiles(path)
-	if err != nil {
-		return nil, err
-	}
+// errAccountsFailed ends a run in which some accounts could not be read.
+var errAccountsFailed = errors.New("some accounts could not be read (see the summary)")
 
+func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *switchWriter) (*summary, error) {
 	var loadOpts []func(*config.LoadOptions) error
 	if o.region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(o.region))
@@ -172,8 +274,35 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger) (*summa
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
+
+	var cp *source.Checkpoint
+	if o.checkpoint != "" {
+		if cp, err = source.OpenCheckpoint(o.checkpoint, o.source, o.since, o.until); err != nil {
+			return nil, err
+		}
+		if cp.Resumed() {
+			o.since, o.until = cp.Window()
+			log.Warn().Str("checkpoint", o.checkpoint).Time("since", o.since).Time("until", o.until).
+				Msg("resuming an unfinished run: its window applies")
+		}
+	}
+	if o.orgAccounts {
+		if o.accounts, err = source.OrganizationAccounts(ctx, organizations.NewFromConfig(awsCfg)); err != nil {
+			return nil, fmt.Errorf("--accounts org: list the organization's accounts: %w", err)
+		}
+	}
+	if o.sourceKind == sourceLookup && len(o.regions) == 0 && awsCfg.Region != "" {
+		o.regions = []string{awsCfg.Region} // what the SDK is configured with
+	}
+	decoder := cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.eventNames, IncludeServiceCallers: o.services})
+	src, err := openSource(o, awsCfg, decoder, cp, log)
+	if err != nil {
+		return nil, err
+	}
+
 	finder, err := sessions.Open(dynamodb.NewFromConfig(awsCfg), sessions.Config{
 		Store:   sessions.StoreConfig{Table: o.table},
+		Cache:   sessions.CacheConfig{Capacity: o.cacheEntries},
 		Matcher: sessions.MatcherConfig{Strategies: o.strategies, ClockSkew: o.skew},
 	})
 	if err != nil {
@@ -183,44 +312,62 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger) (*summa
 	if err != nil {
 		return nil, err
 	}
-
-	outs := make([]sink.Sink, 0, len(o.sinks))
-	for _, uri := range o.sinks {
-		var s sink.Sink
-		if uri == "stdout" || uri == "-" {
-			s = sink.NewWriter("stdout", e.stdout)
-		} else if s, err = sink.Open(uri); err != nil {
-			closeAll(ctx, outs, log)
-			return nil, err
-		}
-		outs = append(outs, s)
+	sinkOpts := o.sinkOptions
+	sinkOpts.AWS, sinkOpts.Stdout, sinkOpts.LookupEnv, sinkOpts.Log = &awsCfg, e.stdout, e.lookupEnv, &log
+	out, err := sink.OpenAll(ctx, o.sinks, sinkOpts)
+	if err != nil {
+		return nil, err
 	}
 
-	r := &replay{
-		opts:       o,
-		files:      files,
-		decoder:    cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.eventNames, IncludeServiceCallers: o.services}),
-		classifier: classifier,
-		sinks:      outs,
-		log:        log,
-		now:        e.now,
-		sum:        newSummary(o, aws.ToString(&awsCfg.Region)),
+	sum := newSummary(o, src)
+	r := &replay{workers: o.workers, since: o.since, until: o.until, source: src, classifier: classifier,
+		sink: out, checkpoint: cp, log: log, now: e.now, sum: sum}
+	var prog *progress
+	if !o.quiet {
+		prog = startProgress(e.stderr, src.Stats(), logs)
 	}
 	err = r.run(ctx)
-	if cerr := closeAll(context.WithoutCancel(ctx), outs, log); err == nil {
-		err = cerr
+	prog.stop()
+	if cerr := out.Close(context.WithoutCancel(ctx)); err == nil && cerr != nil {
+		err = fmt.Errorf("close sinks: %w", cerr)
 	}
-	r.sum.finish(e.now())
-	return r.sum, err
+	if err == nil && len(src.Stats().Failures()) > 0 {
+		err = errAccountsFailed
+	}
+	if err == nil {
+		err = cp.Complete()
+	}
+	sum.finish(src.Stats())
+	return sum, err
 }
 
-func closeAll(ctx context.Context, outs []sink.Sink, log zerolog.Logger) error {
-	var errs []error
-	for _, s := range outs {
-		if err := s.Close(ctx); err != nil {
-			log.Error().Err(err).Str("sink", s.Name()).Msg("close sink")
-			errs = append(errs, err)
+// openSource builds the source --source names.
+func openSource(o options, awsCfg aws.Config, decoder *cloudtrail.Decoder, cp *source.Checkpoint, log zerolog.Logger) (source.Source, error) {
+	switch o.sourceKind {
+	case sourceFile:
+		return source.NewFiles(strings.TrimPrefix(o.source, "file:"), decoder, cp)
+	case sourceS3:
+		bucket, prefix, _ := source.ParseS3URI(o.source)
+		client := s3.NewFromConfig(awsCfg, func(so *s3.Options) {
+			so.UsePathStyle = o.s3PathStyle
+			// S3-compatible stores send no checksum; the SDK would say so
+			// on stderr for every object.
+			so.DisableLogOutputChecksumValidationSkipped = true
+		})
+		return source.NewArchive(source.S3Config{Client: client, Bucket: bucket, Prefix: prefix, Accounts: o.accounts,
+			Regions: o.regions, Since: o.since, Until: o.until, Downloads: o.downloads, Decoder: decoder, Checkpoint: cp, Log: log})
+	default:
+		cfg := source.LookupConfig{AWS: awsCfg, Regions: o.regions, EventNames: o.eventNames, Since: o.since, Until: o.until,
+			Decoder: decoder, Checkpoint: cp, Log: log}
+		if o.roleName != "" {
+			cfg.Accounts, cfg.AssumeRoleName = o.accounts, o.roleName
 		}
+		return source.NewLookup(cfg)
 	}
-	return errors.Join(errs...)
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && termIsTerminal(int(f.Fd()))
 }

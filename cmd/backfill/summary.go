@@ -1,0 +1,217 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/sessionwatch/sessionwatch/pkg/classify"
+	"github.com/sessionwatch/sessionwatch/pkg/source"
+)
+
+// summary counts a run. Counters are atomic: workers update them; the maps
+// are filled once, before any worker starts.
+type summary struct {
+	window        [2]time.Time
+	source        string
+	regions       []string
+	accounts      []string
+	started       time.Time
+	elapsed       time.Duration
+	read          atomic.Int64
+	malformed     atomic.Int64
+	rejected      atomic.Int64
+	outOfScope    atomic.Int64
+	outsideWindow atomic.Int64
+	inScope       atomic.Int64
+	storeErrors   atomic.Int64
+	verdicts      map[classify.Verdict]*atomic.Int64
+	bySeverity    map[classify.Severity]*atomic.Int64
+	findingCount  atomic.Int64
+
+	// Set by finish, from the source.
+	apiCalls, throttles, units int64
+	failures                   []source.Failure
+}
+
+func newSummary(o options, src source.Source) *summary {
+	s := &summary{window: [2]time.Time{o.since, o.until}, source: o.source, regions: o.regions, accounts: o.accounts,
+		started: time.Now(), verdicts: map[classify.Verdict]*atomic.Int64{}, bySeverity: map[classify.Severity]*atomic.Int64{}}
+	for _, v := range classify.AllVerdicts() {
+		s.verdicts[v] = new(atomic.Int64)
+	}
+	for sev := classify.SeverityLow; sev <= classify.SeverityCritical; sev++ {
+		s.bySeverity[sev] = new(atomic.Int64)
+	}
+	return s
+}
+
+func (s *summary) addVerdict(r classify.Result) {
+	if c, ok := s.verdicts[r.Verdict]; ok {
+		c.Add(1)
+	}
+}
+
+func (s *summary) addFinding(sev classify.Severity) {
+	s.findingCount.Add(1)
+	if c, ok := s.bySeverity[sev]; ok {
+		c.Add(1)
+	}
+}
+
+func (s *summary) findings() int64 { return s.findingCount.Load() }
+
+// findingsAtOrAbove counts findings of severity min or higher.
+func (s *summary) findingsAtOrAbove(min classify.Severity) int64 {
+	var n int64
+	for sev, c := range s.bySeverity {
+		if sev >= min {
+			n += c.Load()
+		}
+	}
+	return n
+}
+
+// finish takes the source's totals; elapsed is wall-clock time (the
+// command's clock, env.now, may be a test's fixed instant).
+func (s *summary) finish(st *source.Stats) {
+	s.elapsed = time.Since(s.started)
+	if st != nil {
+		s.apiCalls, s.throttles, s.units = st.APICalls.Load(), st.Throttles.Load(), st.Units.Load()
+		s.failures = st.Failures()
+	}
+}
+
+func (s *summary) classified() int64 {
+	var n int64
+	for _, c := range s.verdicts {
+		n += c.Load()
+	}
+	return n
+}
+
+// trackedRate is the share of classified events that were tracked; -1 when
+// none was classified.
+func (s *summary) trackedRate() float64 {
+	n := s.classified()
+	if n == 0 {
+		return -1
+	}
+	return float64(s.verdicts[classify.Tracked].Load()) / float64(n)
+}
+
+func (s *summary) write(w io.Writer) {
+	fmt.Fprintf(w, "\nsessionwatch backfill summary\n")
+	fmt.Fprintf(w, "  window          %s .. %s\n", s.window[0].Format(time.RFC3339), s.window[1].Format(time.RFC3339))
+	fmt.Fprintf(w, "  source          %s\n", s.source)
+	if len(s.regions) > 0 {
+		fmt.Fprintf(w, "  regions         %s\n", strings.Join(s.regions, ","))
+	}
+	if len(s.accounts) > 0 {
+		fmt.Fprintf(w, "  accounts        %d\n", len(s.accounts))
+	}
+	fmt.Fprintf(w, "  events scanned  %d\n", s.read.Load())
+	fmt.Fprintf(w, "  in scope        %d\n", s.inScope.Load())
+	fmt.Fprintf(w, "  outside window  %d\n", s.outsideWindow.Load())
+	fmt.Fprintf(w, "  out of scope    %d\n", s.outOfScope.Load())
+	fmt.Fprintf(w, "  rejected        %d\n", s.rejected.Load())
+	fmt.Fprintf(w, "  malformed       %d\n", s.malformed.Load())
+	fmt.Fprintf(w, "  store retries   %d\n", s.storeErrors.Load())
+	fmt.Fprintf(w, "  classified      %d\n", s.classified())
+	for _, v := range classify.AllVerdicts() {
+		fmt.Fprintf(w, "    %-20s %d\n", v, s.verdicts[v].Load())
+	}
+	rate := "n/a"
+	if r := s.trackedRate(); r >= 0 {
+		rate = fmt.Sprintf("%.1f%%", 100*r)
+	}
+	fmt.Fprintf(w, "  tracked rate    %s\n", rate)
+	fmt.Fprintf(w, "  findings        %d\n", s.findings())
+	fmt.Fprintf(w, "  pages/objects   %d\n", s.units)
+	fmt.Fprintf(w, "  API calls       %d\n", s.apiCalls)
+	fmt.Fprintf(w, "  throttles       %d\n", s.throttles)
+	fmt.Fprintf(w, "  elapsed         %s\n", s.elapsed.Round(time.Millisecond))
+	if len(s.failures) > 0 {
+		fmt.Fprintf(w, "  failed          %d\n", len(s.failures))
+		for _, f := range s.failures {
+			where := f.Account
+			if f.Region != "" {
+				where += " " + f.Region
+			}
+			fmt.Fprintf(w, "    %s: %s\n", where, f.Error)
+		}
+	}
+}
+
+// summaryJSON is the --summary-json document; its field names are stable.
+type summaryJSON struct {
+	Window struct {
+		Since time.Time `json:"since"`
+		Until time.Time `json:"until"`
+	} `json:"window"`
+	Source         string           `json:"source"`
+	Regions        []string         `json:"regions"`
+	Accounts       []string         `json:"accounts"`
+	EventsScanned  int64            `json:"events_scanned"`
+	InScope        int64            `json:"in_scope"`
+	OutsideWindow  int64            `json:"outside_window"`
+	OutOfScope     int64            `json:"out_of_scope"`
+	Rejected       int64            `json:"rejected"`
+	Malformed      int64            `json:"malformed"`
+	Classified     int64            `json:"classified"`
+	Tracked        int64            `json:"tracked"`
+	Verdicts       map[string]int64 `json:"verdicts"`
+	TrackedRate    *float64         `json:"tracked_rate"`
+	Findings       int64            `json:"findings"`
+	StoreRetries   int64            `json:"store_retries"`
+	Units          int64            `json:"pages_or_objects"`
+	APICalls       int64            `json:"api_calls"`
+	Throttles      int64            `json:"throttles"`
+	ElapsedSeconds float64          `json:"elapsed_seconds"`
+	FailedAccounts []source.Failure `json:"failed_accounts"`
+}
+
+func (s *summary) document() summaryJSON {
+	var d summaryJSON
+	d.Window.Since, d.Window.Until = s.window[0], s.window[1]
+	d.Source, d.Regions, d.Accounts = s.source, s.regions, s.accounts
+	if d.Regions == nil {
+		d.Regions = []string{}
+	}
+	if d.Accounts == nil {
+		d.Accounts = []string{}
+	}
+	d.EventsScanned, d.InScope, d.OutsideWindow = s.read.Load(), s.inScope.Load(), s.outsideWindow.Load()
+	d.OutOfScope, d.Rejected, d.Malformed = s.outOfScope.Load(), s.rejected.Load(), s.malformed.Load()
+	d.Classified, d.Tracked = s.classified(), s.verdicts[classify.Tracked].Load()
+	d.Verdicts = map[string]int64{}
+	for _, v := range classify.AllVerdicts() {
+		d.Verdicts[string(v)] = s.verdicts[v].Load()
+	}
+	if r := s.trackedRate(); r >= 0 {
+		d.TrackedRate = &r
+	}
+	d.Findings, d.StoreRetries = s.findings(), s.storeErrors.Load()
+	d.Units, d.APICalls, d.Throttles = s.units, s.apiCalls, s.throttles
+	d.ElapsedSeconds = s.elapsed.Seconds()
+	d.FailedAccounts = s.failures
+	if d.FailedAccounts == nil {
+		d.FailedAccounts = []source.Failure{}
+	}
+	return d
+}
+
+func (s *summary) writeJSON(path string) error {
+	b, err := json.MarshalIndent(s.document(), "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--summary-json: %w", err)
+	}
+	return nil
+}
