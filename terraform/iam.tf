@@ -133,8 +133,8 @@ data "aws_iam_policy_document" "backfill" {
     resources = local.table_resources
   }
   statement {
-    sid       = "ListRegions"
-    actions   = ["ec2:DescribeRegions"]
+    sid       = "ListRegions" # --regions all
+    actions   = ["account:ListRegions"]
     resources = ["*"]
   }
   dynamic "statement" {
