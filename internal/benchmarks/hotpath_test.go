@@ -194,9 +194,11 @@ func seedDecode(body []byte) (*cloudtrail.Event, error) {
 
 // BenchmarkCacheHit is one Matcher lookup answered from the cache.
 func BenchmarkCacheHit(b *testing.B) {
-	_, c, store := fixture(b)
-	_ = c
-	cache, _ := sessions.NewCache(store, sessions.CacheConfig{})
+	_, _, store := fixture(b)
+	cache, err := sessions.NewCache(store, sessions.CacheConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx := context.Background()
 	si := sourceIdentity(1)
 	if _, err := cache.BySourceIdentity(ctx, si, time.Hour); err != nil {

@@ -172,7 +172,7 @@ func (c Config) validate() error {
 	total := 0
 	for _, v := range slices.Sorted(maps.Keys(c.Mix)) {
 		w := c.Mix[v]
-		if !slices.Contains(verdictOrder, v) {
+		if !slices.Contains(classify.AllVerdicts(), v) {
 			errs = append(errs, fmt.Errorf("mix: unknown verdict %q", v))
 		}
 		if w < 0 {
@@ -202,12 +202,12 @@ func isAccountID(s string) bool {
 }
 
 // allocate apportions n events over the verdicts by weight (largest
-// remainder, ties in verdictOrder), then makes sure every
+// remainder, ties in classify.AllVerdicts order), then makes sure every
 // positive weight gets at least one event when n allows.
 func allocate(n int, mix map[classify.Verdict]int) map[classify.Verdict]int {
 	counts := map[classify.Verdict]int{}
 	total := 0
-	for _, v := range verdictOrder {
+	for _, v := range classify.AllVerdicts() {
 		total += max(mix[v], 0)
 	}
 	if n == 0 || total == 0 {
@@ -219,7 +219,7 @@ func allocate(n int, mix map[classify.Verdict]int) map[classify.Verdict]int {
 	}
 	var rems []rem
 	given := 0
-	for _, v := range verdictOrder {
+	for _, v := range classify.AllVerdicts() {
 		w := max(mix[v], 0)
 		counts[v] = n * w / total
 		given += counts[v]
@@ -231,7 +231,7 @@ func allocate(n int, mix map[classify.Verdict]int) map[classify.Verdict]int {
 		given++
 	}
 	var positive []classify.Verdict
-	for _, v := range verdictOrder {
+	for _, v := range classify.AllVerdicts() {
 		if mix[v] > 0 {
 			positive = append(positive, v)
 		}
@@ -244,7 +244,7 @@ func allocate(n int, mix map[classify.Verdict]int) map[classify.Verdict]int {
 			continue
 		}
 		var donor classify.Verdict
-		for _, d := range verdictOrder {
+		for _, d := range classify.AllVerdicts() {
 			if counts[d] > counts[donor] || donor == "" {
 				donor = d
 			}
@@ -253,10 +253,4 @@ func allocate(n int, mix map[classify.Verdict]int) map[classify.Verdict]int {
 		counts[v]++
 	}
 	return counts
-}
-
-// verdictOrder is the order verdicts are apportioned and generated in.
-var verdictOrder = []classify.Verdict{
-	classify.Tracked, classify.NoSourceIdentity, classify.NonSentinel, classify.Orphaned,
-	classify.Revoked, classify.Expired, classify.Unverifiable, classify.DeniedAttempt,
 }

@@ -252,7 +252,7 @@ func (g *generator) plan() []slot {
 		}
 	}
 	var out []slot
-	for _, v := range verdictOrder {
+	for _, v := range classify.AllVerdicts() {
 		n := counts[v]
 		if v == pairV {
 			out = append(out, slot{v: v, kind: kCrossAccount})

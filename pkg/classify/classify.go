@@ -27,7 +27,8 @@ var ErrStore = errors.New("session store")
 
 // Defaults for Config.
 const (
-	DefaultClockSkew = time.Minute
+	// DefaultClockSkew is the store's: both compare times with one tolerance.
+	DefaultClockSkew = sessions.DefaultClockSkew
 	DefaultRetention = 90 * 24 * time.Hour
 	// MaxClockSkew bounds the tolerance: a larger one would hide real
 	// revocations and expiries.
