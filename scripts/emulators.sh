@@ -144,6 +144,9 @@ cmd_stop() {
 
 cmd_env() {
   [[ -f "$state/env" ]] || die "not started; run: scripts/emulators.sh start"
+  # An env file left by a run that died is not a running emulator: saying
+  # so lets with-emulators.sh know it must stop what it starts.
+  alive dynalite dynalite && alive sqs sqs-server.js || die "not running (stale $state/env); run: scripts/emulators.sh start"
   cat "$state/env"
 }
 

@@ -67,6 +67,8 @@ func (c CacheConfig) withDefaults() CacheConfig {
 type Entry struct {
 	Sessions  []Session
 	FetchedAt time.Time
+
+	index *entryIndex // nil for an Entry built by hand: lookups then scan
 }
 
 // CacheStats counts Cache reads since it was built.
@@ -182,7 +184,7 @@ func (c *Cache) query(ctx context.Context, key cacheKey) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	e := Entry{Sessions: found, FetchedAt: started}
+	e := newEntry(found, started)
 	c.entries.Add(key, e)
 	return e, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -117,7 +118,9 @@ func NewMatcher(sessions CachingReader, users RawNameResolver, cfg MatcherConfig
 // Lookup tries the configured strategies in order and returns the sessions
 // of the first that matches:
 //   - exact: every session whose source_identity is q.SourceIdentity, at any
-//     time (the classifier judges revoked and expired);
+//     time (the classifier judges revoked and expired). When user-time is
+//     configured too, the user's cached session lists are searched first
+//     and the source-identity index is read only when they lack it;
 //   - user-time: the sessions of q.User, under its own name and the raw
 //     names the directory maps it to, whose [started_at, expires_at] widened
 //     by the clock skew covers q.At.
@@ -150,10 +153,59 @@ func (m *Matcher) exact(ctx context.Context, q Query) ([]Session, error) {
 	if q.SourceIdentity == "" {
 		return nil, nil
 	}
+	if !q.Fresh && q.User != "" && m.usesUserTime() {
+		// The user's session lists (gsi-user, which the user-time strategy
+		// reads anyway) usually hold this SourceIdentity already: one read
+		// a user per PositiveTTL instead of one a SourceIdentity, which is
+		// new with every credential request. The lists are as fresh as a
+		// cached exact answer would be; when they do not have it (a session
+		// written after they were read, a raw name the directory does not
+		// know yet), ask the source-identity index.
+		found, err := m.exactFromUserLists(ctx, q)
+		if err != nil || len(found) > 0 {
+			return found, err
+		}
+	}
 	read := func(ctx context.Context, maxAge time.Duration) (Entry, error) {
 		return m.sessions.BySourceIdentity(ctx, q.SourceIdentity, maxAge)
 	}
-	return m.cached(ctx, q.Fresh, read, func(s Session) bool { return true })
+	return m.cached(ctx, q.Fresh, read, func(e Entry) []Session { return slices.Clone(e.Sessions) })
+}
+
+func (m *Matcher) usesUserTime() bool {
+	return slices.Contains(m.cfg.Strategies, StrategyUserTime)
+}
+
+// exactFromUserLists returns the sessions with q's SourceIdentity found in
+// the cached session lists of q.User and its raw names.
+func (m *Matcher) exactFromUserLists(ctx context.Context, q Query) ([]Session, error) {
+	var found []Session
+	read := func(name string) error {
+		e, err := m.sessions.ByUser(ctx, name, m.cfg.PositiveTTL)
+		if err != nil {
+			return err
+		}
+		found = append(found, e.withSourceIdentity(q.SourceIdentity)...)
+		return nil
+	}
+	// The sanitised name first, as userTime does: it is the raw name for
+	// most users.
+	if err := read(q.User); err != nil {
+		return nil, err
+	}
+	raw, err := m.users.RawNames(ctx, q.User)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range raw {
+		if name == q.User {
+			continue
+		}
+		if err := read(name); err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
 }
 
 func (m *Matcher) userTime(ctx context.Context, q Query) ([]Session, error) {
@@ -162,26 +214,31 @@ func (m *Matcher) userTime(ctx context.Context, q Query) ([]Session, error) {
 		// names for it.
 		return nil, nil
 	}
-	covers := func(s Session) bool { return s.Covers(q.At, m.cfg.ClockSkew) }
-	tried := map[string]bool{}
-	var found []Session
-	seen := map[string]bool{} // session ids: two raw names never share a session, but be sure
+	covering := func(e Entry) []Session { return e.covering(q.At, m.cfg.ClockSkew) }
+	var (
+		found []Session
+		tried []string // a user has a handful of raw names at most
+	)
 	tryNames := func(names []string) error {
 		for _, name := range names {
-			if tried[name] {
+			if slices.Contains(tried, name) {
 				continue
 			}
-			tried[name] = true
+			tried = append(tried, name)
 			read := func(ctx context.Context, maxAge time.Duration) (Entry, error) {
 				return m.sessions.ByUser(ctx, name, maxAge)
 			}
-			matches, err := m.cached(ctx, q.Fresh, read, covers)
+			matches, err := m.cached(ctx, q.Fresh, read, covering)
 			if err != nil {
 				return err
 			}
+			if len(found) == 0 {
+				found = matches
+				continue
+			}
 			for _, s := range matches {
-				if !seen[s.ID] {
-					seen[s.ID] = true
+				// Two raw names never share a session, but be sure.
+				if !slices.ContainsFunc(found, func(f Session) bool { return f.ID == s.ID }) {
 					found = append(found, s)
 				}
 			}
@@ -224,25 +281,25 @@ func (m *Matcher) userTime(ctx context.Context, q Query) ([]Session, error) {
 // cached reads through the cache and keeps the sessions that match. An
 // answer with a match is trusted for PositiveTTL; one without is trusted
 // only for NegativeTTL and otherwise read again. Fresh always reads.
-func (m *Matcher) cached(ctx context.Context, fresh bool, read func(context.Context, time.Duration) (Entry, error), match func(Session) bool) ([]Session, error) {
+func (m *Matcher) cached(ctx context.Context, fresh bool, read func(context.Context, time.Duration) (Entry, error), match func(Entry) []Session) ([]Session, error) {
 	if fresh {
 		e, err := read(ctx, 0)
 		if err != nil {
 			return nil, err
 		}
-		return keep(e.Sessions, match), nil
+		return match(e), nil
 	}
 	e, err := read(ctx, m.cfg.PositiveTTL)
 	if err != nil {
 		return nil, err
 	}
-	if found := keep(e.Sessions, match); len(found) > 0 || m.now().Sub(e.FetchedAt) < m.cfg.NegativeTTL {
+	if found := match(e); len(found) > 0 || m.now().Sub(e.FetchedAt) < m.cfg.NegativeTTL {
 		return found, nil
 	}
 	if e, err = read(ctx, m.cfg.NegativeTTL); err != nil {
 		return nil, err
 	}
-	return keep(e.Sessions, match), nil
+	return match(e), nil
 }
 
 // keep returns the sessions that match, in a new slice (cached slices are

@@ -105,15 +105,47 @@ func TestMatcherPolicy(t *testing.T) {
 			query:     Query{SourceIdentity: si, User: "alice", At: at},
 			answers:   map[string][]Entry{"si:" + si: {fresh(revoked)}},
 			want:      Result{Sessions: []Session{revoked}, Strategy: StrategyExact},
-			wantReads: []string{"si:" + si + "@30s"},
+			wantReads: []string{"user:alice@30s", "si:" + si + "@30s"},
+		},
+		{
+			name:      "exact match from the user's cached list: the source-identity index is not read",
+			query:     Query{SourceIdentity: si, User: "alice", At: at},
+			answers:   map[string][]Entry{"user:alice": {fresh(old, revoked, covering)}},
+			want:      Result{Sessions: []Session{revoked}, Strategy: StrategyExact},
+			wantReads: []string{"user:alice@30s"},
+		},
+		{
+			name:    "exact match from a raw name's list",
+			query:   Query{SourceIdentity: si, User: "alicesmithcorp", At: at},
+			answers: map[string][]Entry{"user:alice.smith@corp": {fresh(covering, revoked)}},
+			resolver: fakeResolver{names: map[string][]string{
+				"alicesmithcorp": {"alice.smith@corp", "alicesmithcorp"},
+			}},
+			want:      Result{Sessions: []Session{revoked}, Strategy: StrategyExact},
+			wantReads: []string{"user:alicesmithcorp@30s", "user:alice.smith@corp@30s"},
+		},
+		{
+			name:      "an indexed user list answers like a scanned one",
+			query:     Query{SourceIdentity: si, User: "alice", At: at},
+			answers:   map[string][]Entry{"user:alice": {newEntry([]Session{old, revoked, covering}, now)}},
+			want:      Result{Sessions: []Session{revoked}, Strategy: StrategyExact},
+			wantReads: []string{"user:alice@30s"},
+		},
+		{
+			name:      "a store error on the user list is an error, not a miss",
+			query:     Query{SourceIdentity: si, User: "alice", At: at},
+			errs:      map[string]error{"user:alice": boom},
+			wantErr:   boom,
+			wantReads: []string{"user:alice@30s"},
 		},
 		{
 			name:    "user-time after an exact miss, keeping only covering sessions",
 			query:   Query{SourceIdentity: si, User: "alice", At: at},
 			answers: map[string][]Entry{"user:alice": {fresh(old, covering)}},
 			want:    Result{Sessions: []Session{covering}, Strategy: StrategyUserTime},
-			// The exact miss is fresh (age 0 < NegativeTTL), so it is trusted.
-			wantReads: []string{"si:" + si + "@30s", "user:alice@30s"},
+			// The user list lacks the SourceIdentity, so the index is read;
+			// its miss is fresh (age 0 < NegativeTTL), so it is trusted.
+			wantReads: []string{"user:alice@30s", "si:" + si + "@30s", "user:alice@30s"},
 		},
 		{
 			name:    "raw names from the directory",
@@ -123,7 +155,7 @@ func TestMatcherPolicy(t *testing.T) {
 				"alicesmithcorp": {"alice.smith@corp", "alicesmithcorp"},
 			}},
 			want:      Result{Sessions: []Session{covering}, Strategy: StrategyUserTime},
-			wantReads: []string{"si:" + si + "@30s", "user:alicesmithcorp@30s", "user:alice.smith@corp@30s"},
+			wantReads: []string{"user:alicesmithcorp@30s", "user:alice.smith@corp@30s", "si:" + si + "@30s", "user:alicesmithcorp@30s", "user:alice.smith@corp@30s"},
 		},
 		{
 			name:  "a negative older than NegativeTTL is read again with NegativeTTL",
@@ -132,7 +164,7 @@ func TestMatcherPolicy(t *testing.T) {
 				"si:" + si: {aged(10 * time.Second), fresh(revoked)},
 			},
 			want:      Result{Sessions: []Session{revoked}, Strategy: StrategyExact},
-			wantReads: []string{"si:" + si + "@30s", "si:" + si + "@5s"},
+			wantReads: []string{"user:alice@30s", "si:" + si + "@30s", "si:" + si + "@5s"},
 		},
 		{
 			name:  "a positive younger than PositiveTTL is trusted",
@@ -163,7 +195,7 @@ func TestMatcherPolicy(t *testing.T) {
 			name:      "nothing anywhere: empty result, nil error, one directory refresh",
 			query:     Query{SourceIdentity: si, User: "alice", At: at},
 			want:      Result{},
-			wantReads: []string{"si:" + si + "@30s", "user:alice@30s"},
+			wantReads: []string{"user:alice@30s", "si:" + si + "@30s", "user:alice@30s"},
 			refreshes: 1,
 		},
 		{
@@ -207,7 +239,7 @@ func TestMatcherPolicy(t *testing.T) {
 			query:     Query{SourceIdentity: si, User: "alice", At: at},
 			errs:      map[string]error{"si:" + si: boom},
 			wantErr:   boom,
-			wantReads: []string{"si:" + si + "@30s"},
+			wantReads: []string{"user:alice@30s", "si:" + si + "@30s"},
 		},
 		{
 			name:      "a store error on a raw name is an error",
