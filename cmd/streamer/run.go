@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -53,6 +54,7 @@ type options struct {
 	retention   time.Duration
 	skew        time.Duration
 	metricsAddr string
+	pprof       bool
 	logLevel    zerolog.Level
 }
 
@@ -101,6 +103,7 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.Var(cli.Duration{D: &o.stream.OrphanGrace}, "orphan-grace", "an orphaned verdict waits this long after its event for the session to appear, then is re-checked before it is emitted (0 emits at once)")
 	fs.Var(cli.Duration{D: &o.retention}, "session-retention", "how long the store keeps a session; an unmatched event older than this is unverifiable, not orphaned")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":9090", "listen address for /metrics, /healthz and /readyz (empty: none)")
+	fs.BoolVar(&o.pprof, "pprof", false, "also serve Go's profiler at /debug/pprof/ on --metrics-addr (off by default: profiles can show event data)")
 	fs.Var(cli.Duration{D: &o.stream.ShutdownTimeout}, "shutdown-timeout", "on SIGTERM or SIGINT, exit within this long")
 	fs.Var(cli.Duration{D: &o.skew}, "clock-skew", "tolerance in time comparisons")
 	fs.Usage = func() {
@@ -245,8 +248,12 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
 		probe := &streamer.Probe{Queue: queue, QueueURL: o.queueURL, Table: table, TableName: o.table}
+		handler := streamer.OpsHandler(reg, probe.Check, st.Draining)
+		if o.pprof {
+			handler = withPprof(handler)
+		}
 		srv = &http.Server{
-			Handler:           streamer.OpsHandler(reg, probe.Check, st.Draining),
+			Handler:           handler,
 			ReadHeaderTimeout: 5 * time.Second,
 		}
 		log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz and /readyz")
@@ -274,4 +281,16 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 		return err
 	})
 	return g.Wait()
+}
+
+// withPprof serves Go's profiler under /debug/pprof/ beside next.
+func withPprof(next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", next)
+	return mux
 }

@@ -51,6 +51,7 @@ type options struct {
 	write     string
 	command   string
 	mix       string
+	profile   string
 	breakdown bool
 	args      []string
 }
@@ -66,6 +67,7 @@ func main() {
 	queryTable := flag.String("query-cpu", "", "(internal) time Query calls on this table in a fresh process and print µs of CPU per call")
 	flag.BoolVar(&o.breakdown, "breakdown", false, "also run once with the no-store mix and time the SDK's Query calls, to split the CPU per message")
 	flag.StringVar(&o.mix, "mix", "default", "verdict mix: default (corpus.DefaultMix: 60% tracked) or no-store (only verdicts that need no session read: the streamer's own cost)")
+	flag.StringVar(&o.profile, "cpuprofile", "", "write a 10 s CPU profile of the streamer (from its /debug/pprof, taken 3 s into each run) to this path; runs after the first add -N")
 	flag.Parse()
 	o.args = flag.Args() // extra streamer flags, appended after the defaults
 	if *queryTable != "" {
@@ -299,6 +301,9 @@ func runOnce(ctx context.Context, o options, sq *sqs.Client, table string, bodie
 	defer logFile.Close()
 	// The defaults, except where findings go and the ops port.
 	args := append([]string{"--queue-url", q.URL, "--table", table, "--sink", "file:" + findings, "--metrics-addr", addr}, o.args...)
+	if o.profile != "" {
+		args = append(args, "--pprof")
+	}
 	cmd := exec.Command(o.bin, args...)
 	cmd.Stdout, cmd.Stderr = io.Discard, logFile
 	emu0 := emulatorCPU()
@@ -318,6 +323,13 @@ func runOnce(ctx context.Context, o options, sq *sqs.Client, table string, bodie
 		}
 	}()
 	pid := cmd.Process.Pid
+	if o.profile != "" {
+		path := o.profile
+		if n > 1 {
+			path = fmt.Sprintf("%s-%d", o.profile, n)
+		}
+		go fetchProfile(ctx, "http://"+addr+"/debug/pprof/profile?seconds=10", path)
+	}
 	// Progress comes from the queue (the emulator), not from /metrics:
 	// scraping the streamer would add to the CPU being measured.
 	deadline := began.Add(10 * time.Minute)
@@ -595,4 +607,34 @@ func replaceSection(path, report string) error {
 		doc = strings.TrimRight(doc, "\n") + "\n\n" + report
 	}
 	return os.WriteFile(path, []byte(doc), 0o644)
+}
+
+// fetchProfile saves a CPU profile of the streamer, taken 3 s after it
+// started (once its caches are warm), to path; failures are printed.
+func fetchProfile(ctx context.Context, url, path string) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(3 * time.Second):
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+	}
 }
