@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,12 +32,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
 	"github.com/sessionwatch/sessionwatch/internal/sqstest"
 	"github.com/sessionwatch/sessionwatch/internal/testenv"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
+	"github.com/sessionwatch/sessionwatch/pkg/streamer"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat on
@@ -65,6 +69,7 @@ func main() {
 	flag.StringVar(&o.write, "write", "", "Markdown file whose streamer load section is replaced with the results")
 	flag.StringVar(&o.command, "command", "make load", "the command to quote in the report")
 	queryTable := flag.String("query-cpu", "", "(internal) time Query calls on this table in a fresh process and print µs of CPU per call")
+	floorQueue := flag.String("sqs-floor", "", "(internal) receive and delete every message of this queue with the SDK alone, as the streamer's pollers would, and print µs of CPU per message")
 	flag.BoolVar(&o.breakdown, "breakdown", false, "also run once with the no-store mix and time the SDK's Query calls, to split the CPU per message")
 	flag.StringVar(&o.mix, "mix", "default", "verdict mix: default (corpus.DefaultMix: 60% tracked) or no-store (only verdicts that need no session read: the streamer's own cost)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a 10 s CPU profile of the streamer (from its /debug/pprof, taken 3 s into each run) to this path; runs after the first add -N")
@@ -72,6 +77,13 @@ func main() {
 	o.args = flag.Args() // extra streamer flags, appended after the defaults
 	if *queryTable != "" {
 		if err := printQueryCPU(context.Background(), *queryTable); err != nil {
+			fmt.Fprintf(os.Stderr, "streamerload: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *floorQueue != "" {
+		if err := printSQSFloor(context.Background(), *floorQueue); err != nil {
 			fmt.Fprintf(os.Stderr, "streamerload: %v\n", err)
 			os.Exit(1)
 		}
@@ -175,6 +187,10 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		fmt.Printf("one session-table Query through aws-sdk-go-v2 costs %.0f µs of CPU (sequential, in this process)\n", bd.queryCPU)
+		if bd.sqsFloor, err = sqsFloor(ctx, sq, bodies); err != nil {
+			return err
+		}
+		fmt.Printf("receiving and deleting alone through aws-sdk-go-v2 costs %.1f µs of CPU per message\n", bd.sqsFloor)
 	}
 	report := markdown(o, c, results, bd)
 	fmt.Println()
@@ -225,6 +241,81 @@ func averageSize(bodies [][]byte) int {
 type breakdown struct {
 	noStore  result
 	queryCPU float64 // µs per Query
+	sqsFloor float64 // µs per message for receive and delete alone
+}
+
+// printSQSFloor receives every message of queueURL and deletes it, with the
+// streamer's default number of pollers, 10 messages a receive and one
+// DeleteMessageBatch a receive, nothing else; it prints the process's CPU
+// per message. It is the least any consumer built on aws-sdk-go-v2 spends.
+func printSQSFloor(ctx context.Context, queueURL string) error {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return err
+	}
+	sq := sqs.NewFromConfig(cfg)
+	var n atomic.Int64
+	cpu0 := selfCPU()
+	g, ctx := errgroup.WithContext(ctx)
+	for range streamer.DefaultPollers {
+		g.Go(func() error {
+			for empty := 0; empty < 2; {
+				out, err := sq.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+					QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 120,
+				})
+				if err != nil {
+					return err
+				}
+				if len(out.Messages) == 0 {
+					empty++
+					continue
+				}
+				entries := make([]sqstypes.DeleteMessageBatchRequestEntry, len(out.Messages))
+				for i, m := range out.Messages {
+					entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle}
+				}
+				if _, err := sq.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(queueURL), Entries: entries}); err != nil {
+					return err
+				}
+				n.Add(int64(len(out.Messages)))
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if n.Load() == 0 {
+		return errors.New("the queue was empty")
+	}
+	fmt.Printf("%.1f %d\n", float64((selfCPU()-cpu0).Microseconds())/float64(n.Load()), n.Load())
+	return nil
+}
+
+// sqsFloor fills a fresh queue with bodies and runs printSQSFloor on it in
+// a fresh process.
+func sqsFloor(ctx context.Context, sq *sqs.Client, bodies [][]byte) (float64, error) {
+	q, err := sqstest.CreateQueue(ctx, sq, "sessionwatch-load-floor-"+sqstest.RandomSuffix(), sqstest.Options{MaxReceiveCount: 1000})
+	if err != nil {
+		return 0, err
+	}
+	defer q.Delete(context.Background())
+	if err := q.Send(ctx, bodies); err != nil {
+		return 0, err
+	}
+	out, err := exec.Command(os.Args[0], "--sqs-floor", q.URL).Output()
+	if err != nil {
+		return 0, fmt.Errorf("SQS floor: %w", err)
+	}
+	var us float64
+	var n int
+	if _, err := fmt.Sscanf(string(out), "%f %d", &us, &n); err != nil {
+		return 0, fmt.Errorf("SQS floor output %q: %w", out, err)
+	}
+	if n != len(bodies) {
+		return 0, fmt.Errorf("SQS floor: %d messages received, want %d", n, len(bodies))
+	}
+	return us, nil
 }
 
 func printQueryCPU(ctx context.Context, table string) error {
@@ -543,8 +634,14 @@ func markdown(o options, c *corpus.Corpus, rs []result, bd *breakdown) string {
 		reads /= float64(len(rs))
 		ns := bd.noStore
 		fmt.Fprintf(&b, "\nWhere the CPU goes (same command, `--breakdown`):\n\n")
-		fmt.Fprintf(&b, "- The default mix makes %.2f session-table reads per message (`sessionwatch_store_queries_total`): a tracked "+
-			"event's SourceIdentity carries a fresh request-id, so its exact-match lookup misses the cache.\n", reads)
+		fmt.Fprintf(&b, "- **The floor**: receiving and deleting the same %d messages with aws-sdk-go-v2 alone, nothing else (a separate "+
+			"process: %d pollers, 10 messages a ReceiveMessage, one DeleteMessageBatch each; process CPU from getrusage) costs "+
+			"**%.1f µs** of CPU per message on this machine, %.1fx the goal of 50 µs. No consumer built on the SDK gets below it here; "+
+			"the streamer's figure is %.1fx the floor.\n", o.events, streamer.DefaultPollers, bd.sqsFloor, bd.sqsFloor/50, median(cpu)/bd.sqsFloor)
+		fmt.Fprintf(&b, "- The default mix makes %.2f session-table reads per message (`sessionwatch_store_queries_total`): orphaned "+
+			"events (an exact query, then a fresh re-check of both indexes), unverifiable ones, and events matched by user and time "+
+			"(whose SourceIdentity no session carries, so the source-identity index is asked once). An exact match is answered from "+
+			"the user's cached session list.\n", reads)
 		fmt.Fprintf(&b, "- One such `Query` through aws-sdk-go-v2 against dynalite costs **%.0f µs** of CPU (2,000 sequential calls in a "+
 			"separate process, user+system CPU from getrusage): the SDK's middleware stack, signing, JSON and the HTTP round trip. "+
 			"That alone is about %.0f µs per message.\n", bd.queryCPU, bd.queryCPU*reads)

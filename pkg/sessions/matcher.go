@@ -217,7 +217,8 @@ func (m *Matcher) userTime(ctx context.Context, q Query) ([]Session, error) {
 	covering := func(e Entry) []Session { return e.covering(q.At, m.cfg.ClockSkew) }
 	var (
 		found []Session
-		tried []string // a user has a handful of raw names at most
+		tried []string        // a user has a handful of raw names at most
+		ids   map[string]bool // of found, once a second name adds sessions
 	)
 	tryNames := func(names []string) error {
 		for _, name := range names {
@@ -236,9 +237,16 @@ func (m *Matcher) userTime(ctx context.Context, q Query) ([]Session, error) {
 				found = matches
 				continue
 			}
+			// Two raw names never share a session, but be sure.
+			if ids == nil && len(matches) > 0 {
+				ids = make(map[string]bool, len(found)+len(matches))
+				for _, s := range found {
+					ids[s.ID] = true
+				}
+			}
 			for _, s := range matches {
-				// Two raw names never share a session, but be sure.
-				if !slices.ContainsFunc(found, func(f Session) bool { return f.ID == s.ID }) {
+				if !ids[s.ID] {
+					ids[s.ID] = true
 					found = append(found, s)
 				}
 			}
