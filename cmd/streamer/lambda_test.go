@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/rs/zerolog"
 
 	"github.com/sessionwatch/sessionwatch/internal/testenv"
@@ -437,5 +439,49 @@ func TestLambdaBinaryUnderTheRuntimeAPI(t *testing.T) {
 	want := map[string]classify.Verdict{"ev-finding": classify.NoSourceIdentity, "ev-sink": classify.NoSourceIdentity, "ev-orphan-old": classify.Orphaned}
 	if !maps(got, want) {
 		t.Errorf("findings written before the answer %v, want %v", got, want)
+	}
+}
+
+// Every variable the Terraform module sets for the streamer (ECS task and
+// Lambda function alike) is one the streamer reads: a renamed flag would
+// otherwise be ignored silently.
+func TestTerraformEnvironmentIsTheStreamersFlags(t *testing.T) {
+	path := filepath.Join("..", "..", "terraform", "main.tf")
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var names []string
+	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+		a, ok := b.Body.Attributes["streamer_environment"]
+		if b.Type != "locals" || !ok {
+			continue
+		}
+		call, ok := a.Expr.(*hclsyntax.FunctionCallExpr)
+		if !ok || call.Name != "merge" || len(call.Args) == 0 {
+			t.Fatalf("local.streamer_environment is not merge({...}, ...)")
+		}
+		obj, ok := call.Args[0].(*hclsyntax.ObjectConsExpr)
+		if !ok {
+			t.Fatalf("local.streamer_environment: merge's first argument is not an object")
+		}
+		for _, item := range obj.Items {
+			names = append(names, hcl.ExprAsKeyword(item.KeyExpr))
+		}
+	}
+	if len(names) < 5 {
+		t.Fatalf("local.streamer_environment names %v", names)
+	}
+	read := map[string]bool{}
+	lookup := func(k string) (string, bool) { read[k] = true; return "", false }
+	_, _ = parseOptions(nil, env{stderr: io.Discard, lookupEnv: lookup})
+	for _, n := range names {
+		if !read[n] {
+			t.Errorf("terraform sets %s, which the streamer does not read", n)
+		}
 	}
 }
