@@ -630,3 +630,55 @@ func checkLambda(m *tfDir) error {
 	}
 	return errors.Join(errs...)
 }
+
+// readmeTables renders the README's Inputs and Outputs tables from the
+// module's variables and outputs.
+func readmeTables(m *tfDir) (inputs, outputs string, err error) {
+	var in, out strings.Builder
+	in.WriteString("| name | description | type | default |\n| --- | --- | --- | --- |\n")
+	for _, v := range m.blocks("variable") {
+		desc, err := literalString(v, "description")
+		if err != nil {
+			return "", "", err
+		}
+		typ, err := attr(v, "type")
+		if err != nil {
+			return "", "", err
+		}
+		def := "required"
+		if d, ok := v.Body.Attributes["default"]; ok {
+			def = "`" + strings.Join(strings.Fields(m.text(d.Expr)), " ") + "`"
+		}
+		fmt.Fprintf(&in, "| `%s` | %s | `%s` | %s |\n", v.Labels[0], desc, m.text(typ.Expr), def)
+	}
+	out.WriteString("| name | description |\n| --- | --- |\n")
+	for _, o := range m.blocks("output") {
+		desc, err := literalString(o, "description")
+		if err != nil {
+			return "", "", err
+		}
+		fmt.Fprintf(&out, "| `%s` | %s |\n", o.Labels[0], desc)
+	}
+	return in.String(), out.String(), nil
+}
+
+// The README lists every input (type, default or required) and output as
+// the module declares them.
+func TestTerraformREADMETables(t *testing.T) {
+	dir := filepath.Join(repoRoot(t), "terraform")
+	inputs, outputs, err := readmeTables(loadDir(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []struct{ heading, want string }{{"## Inputs", inputs}, {"## Outputs", outputs}} {
+		_, after, ok := strings.Cut(string(readme), table.heading+"\n\n")
+		got, _, _ := strings.Cut(after, "\n\n")
+		if !ok || strings.TrimSpace(got) != strings.TrimSpace(table.want) {
+			t.Errorf("terraform/README.md %s table differs from the module; want:\n%s", table.heading, table.want)
+		}
+	}
+}
