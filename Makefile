@@ -9,12 +9,19 @@ TEST_FLAGS    ?= -race -count=1 -timeout 20m
 BENCH         ?= .
 BENCH_FLAGS   ?= -run '^$$' -benchmem -count 6
 
-.PHONY: all build test unit bench lint fmt demo demo-backfill load emulators-start emulators-stop clean fuzz
+.PHONY: all build lambda test unit bench lint fmt demo demo-backfill load emulators-start emulators-stop clean fuzz
 
 all: lint test
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...
+
+## lambda: the streamer as a Lambda deployment package for provided.al2023
+## on x86_64 (terraform's lambda_package): bin/streamer-lambda.zip
+lambda:
+	mkdir -p bin/lambda
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w" -o bin/lambda/bootstrap ./cmd/streamer
+	rm -f bin/streamer-lambda.zip && cd bin/lambda && zip -q ../streamer-lambda.zip bootstrap
 
 ## test: every test, with dynalite and local-aws-sqs started for the run
 test:

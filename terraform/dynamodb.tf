@@ -1,7 +1,7 @@
 # Sentinel's session table, for deployments where sessionwatch owns it (a
 # test account, or a new gateway). gsi-source-identity is what sessionwatch
 # adds: it serves the exact SourceIdentity match. Attribute names and index
-# names must match pkg/sessions (checked by terraform_test.go).
+# names must match pkg/sessions (checked by internal/tfcontract).
 resource "aws_dynamodb_table" "sessions" {
   count        = var.create_session_table ? 1 : 0
   name         = var.session_table_name

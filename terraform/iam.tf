@@ -1,7 +1,8 @@
 # IAM: one role for the streamer (reads the queue and the session table,
-# writes findings), one for the backfill (reads CloudTrail and the archive).
-# Each grants only the calls the code makes; terraform_test.go checks the
-# list against the SDK calls in the Go code.
+# writes findings), one for the backfill (reads CloudTrail and the archive,
+# writes findings). Each grants only the calls the code makes:
+# internal/tfcontract checks these lists against the AWS SDK calls in the Go
+# code, both ways.
 
 locals {
   table_resources = [local.session_table_arn, "${local.session_table_arn}/index/*"]
@@ -30,37 +31,9 @@ resource "aws_iam_role" "streamer" {
   tags               = var.tags
 }
 
-data "aws_iam_policy_document" "streamer" {
-  statement {
-    sid = "ConsumeQueue"
-    # DeleteMessageBatch and ChangeMessageVisibilityBatch authorise as
-    # DeleteMessage and ChangeMessageVisibility.
-    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
-    resources = [aws_sqs_queue.events.arn]
-  }
-  statement {
-    sid = "ReadSessions"
-    # Query: both GSIs, and the readiness probe. Scan: the periodic read of
-    # gsi-user's user attribute for the raw-name directory (never per event).
-    actions   = ["dynamodb:Query", "dynamodb:Scan"]
-    resources = local.table_resources
-  }
-  dynamic "statement" {
-    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
-    content {
-      sid       = "DecryptQueue"
-      actions   = ["kms:Decrypt"]
-      resources = [statement.value]
-    }
-  }
-  dynamic "statement" {
-    for_each = var.trail_bucket_arn == null ? [] : [var.trail_bucket_arn]
-    content {
-      sid       = "ReadTrailObjects"
-      actions   = ["s3:GetObject"]
-      resources = ["${statement.value}/AWSLogs/*"]
-    }
-  }
+# The sinks' calls, for both roles: each statement exists when its sink is
+# configured.
+data "aws_iam_policy_document" "sinks" {
   dynamic "statement" {
     for_each = length(var.sink_sqs_queue_arns) == 0 ? [] : [1]
     content {
@@ -95,6 +68,41 @@ data "aws_iam_policy_document" "streamer" {
   }
 }
 
+data "aws_iam_policy_document" "streamer" {
+  source_policy_documents = [data.aws_iam_policy_document.sinks.json]
+
+  statement {
+    sid = "ConsumeQueue"
+    # DeleteMessageBatch and ChangeMessageVisibilityBatch authorise as
+    # DeleteMessage and ChangeMessageVisibility.
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+    resources = [aws_sqs_queue.events.arn]
+  }
+  statement {
+    sid = "ReadSessions"
+    # Query: both GSIs, and the readiness probe. Scan: the periodic read of
+    # gsi-user's user attribute for the raw-name directory (never per event).
+    actions   = ["dynamodb:Query", "dynamodb:Scan"]
+    resources = local.table_resources
+  }
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "DecryptQueue"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.trail_bucket_arn == null ? [] : [var.trail_bucket_arn]
+    content {
+      sid       = "ReadTrailObjects"
+      actions   = ["s3:GetObject"]
+      resources = ["${statement.value}/AWSLogs/*"]
+    }
+  }
+}
+
 resource "aws_iam_role_policy" "streamer" {
   name   = "${var.name_prefix}-streamer"
   role   = aws_iam_role.streamer.id
@@ -102,7 +110,7 @@ resource "aws_iam_role_policy" "streamer" {
 }
 
 # Backfill: CloudTrail LookupEvents, the trail archive, the session table,
-# and (multi-account) the member-account role.
+# (multi-account) the member-account role, and the same sinks.
 data "aws_iam_policy_document" "backfill_assume" {
   count = length(var.backfill_trusted_principal_arns) == 0 ? 0 : 1
   statement {
@@ -122,6 +130,8 @@ resource "aws_iam_role" "backfill" {
 }
 
 data "aws_iam_policy_document" "backfill" {
+  source_policy_documents = [data.aws_iam_policy_document.sinks.json]
+
   statement {
     sid       = "LookupEvents"
     actions   = ["cloudtrail:LookupEvents"]

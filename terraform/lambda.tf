@@ -42,9 +42,11 @@ resource "aws_lambda_function" "streamer" {
       condition     = var.lambda_package != null
       error_message = "mode = \"lambda\" needs lambda_package."
     }
+    # A held orphan is handed back and must not come back before its
+    # grace has passed, or it would be held again (and count a receive).
     precondition {
-      condition     = var.lambda_timeout_seconds <= var.queue_visibility_timeout_seconds
-      error_message = "lambda_timeout_seconds must not exceed queue_visibility_timeout_seconds."
+      condition     = var.queue_visibility_timeout_seconds > var.lambda_timeout_seconds + var.orphan_grace_seconds
+      error_message = "In lambda mode queue_visibility_timeout_seconds must exceed lambda_timeout_seconds plus orphan_grace_seconds."
     }
   }
   depends_on = [aws_cloudwatch_log_group.lambda]

@@ -48,7 +48,7 @@ variable "create_session_table" {
 }
 
 variable "queue_visibility_timeout_seconds" {
-  description = "Visibility timeout of the event queue. The streamer extends it for messages in flight; it must exceed one message's processing plus the orphan grace so a held message never reappears early, and be at least the Lambda timeout in lambda mode."
+  description = "Visibility timeout of the event queue. The ECS streamer sets and extends its own; in lambda mode a held orphan comes back after it, so it must exceed the Lambda timeout plus the orphan grace."
   type        = number
   default     = 300
 
@@ -248,7 +248,7 @@ variable "lambda_memory_mb" {
 }
 
 variable "lambda_timeout_seconds" {
-  description = "Timeout of the Lambda function; at most the queue's visibility timeout."
+  description = "Timeout of the Lambda function; with the orphan grace, less than the queue's visibility timeout."
   type        = number
   default     = 60
 

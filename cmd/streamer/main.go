@@ -7,6 +7,11 @@
 //	streamer --queue-url https://sqs.us-east-1.amazonaws.com/111122223333/sessionwatch --table sentinel-sessions
 //
 // SIGTERM or SIGINT stops it within --shutdown-timeout, exit status 0.
+//
+// Started by the Lambda runtime (AWS_LAMBDA_RUNTIME_API set), it serves the
+// SQS event source mapping instead: each batch goes through the same
+// per-message path, and the messages not done are returned as batch item
+// failures for the queue to redeliver.
 package main
 
 import (

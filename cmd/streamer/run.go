@@ -56,6 +56,7 @@ type options struct {
 	metricsAddr string
 	pprof       bool
 	logLevel    zerolog.Level
+	lambda      bool // started by the Lambda runtime
 }
 
 const usageExample = `Example:
@@ -73,6 +74,12 @@ The AWS SDK's default credential chain, region and AWS_ENDPOINT_URL_<SERVICE> va
 The Go runtime's soft memory limit is 100 MiB unless GOMEMLIMIT is set.
 Endpoints on --metrics-addr: /metrics (Prometheus), /healthz, /readyz.
 SIGTERM or SIGINT: stop receiving, finish or release what is in flight, flush the sinks, exit 0.
+
+Started by the Lambda runtime (AWS_LAMBDA_RUNTIME_API set), the streamer answers the SQS event
+source mapping instead of polling: --queue-url is not needed, the same variables configure it, each
+batch is processed by up to --workers at once, and the messages not done (a store, S3 or sink
+failure, an orphaned verdict held for --orphan-grace, an undecodable message) are returned as
+batchItemFailures for the queue to redeliver. The mapping needs ReportBatchItemFailures.
 `
 
 func parseOptions(args []string, e env) (options, error) {
@@ -121,7 +128,10 @@ func parseOptions(args []string, e env) (options, error) {
 	if o.logLevel, err = zerolog.ParseLevel(*logLevel); err != nil {
 		return o, fmt.Errorf("--log-level: %w", err)
 	}
-	if o.queueURL == "" {
+	// Under the Lambda runtime the event source mapping receives and
+	// deletes: no queue URL, and NewProcessor checks the rest.
+	o.lambda = lambdaRuntime(e.lookupEnv)
+	if o.queueURL == "" && !o.lambda {
 		return o, errors.New("--queue-url is required")
 	}
 	if o.table == "" {
@@ -135,7 +145,7 @@ func parseOptions(args []string, e env) (options, error) {
 	// the deadline, at most a second.
 	cfg := o.stream
 	cfg.ShutdownTimeout -= httpShutdownShare(o.stream.ShutdownTimeout)
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(); err != nil && !o.lambda {
 		return o, err
 	}
 	o.sinks = sinkFlags.URIs()
@@ -162,14 +172,29 @@ func run(ctx context.Context, args []string, e env) int {
 		return exitUsage
 	}
 	log := zerolog.New(e.stderr).Level(o.logLevel).With().Timestamp().Str("cmd", "streamer").Logger()
-	if err := stream(ctx, o, e, log); err != nil {
+	if o.lambda {
+		err = serveLambda(ctx, o, e, log)
+	} else {
+		err = stream(ctx, o, e, log)
+	}
+	if err != nil {
 		log.Error().Err(err).Msg("streamer failed")
 		return exitError
 	}
 	return exitOK
 }
 
-func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
+// pipeline is what both modes build from the options: the AWS clients, the
+// classifier over the cached session table, and one sink per --sink (the
+// streamer tracks which sink accepted which finding).
+type pipeline struct {
+	queue  *sqs.Client
+	table  *dynamodb.Client
+	finder *sessions.Finder
+	deps   streamer.Deps // without Queue and Metrics
+}
+
+func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger) (*pipeline, error) {
 	// One connection per concurrent caller, kept alive between calls.
 	conns := o.stream.Pollers + o.stream.Workers + 16
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
@@ -178,73 +203,80 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 	})
 	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient))
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	queue := sqs.NewFromConfig(awsCfg)
-	table := dynamodb.NewFromConfig(awsCfg)
-	objects := s3.NewFromConfig(awsCfg)
-
-	finder, err := sessions.Open(table, sessions.Config{
+	p := &pipeline{queue: sqs.NewFromConfig(awsCfg), table: dynamodb.NewFromConfig(awsCfg)}
+	p.finder, err = sessions.Open(p.table, sessions.Config{
 		Store:   sessions.StoreConfig{Table: o.table},
 		Matcher: sessions.MatcherConfig{ClockSkew: o.skew},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	classifier, err := classify.New(finder, classify.Config{Retention: o.retention, ClockSkew: o.skew})
+	classifier, err := classify.New(p.finder, classify.Config{Retention: o.retention, ClockSkew: o.skew})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics, err := streamer.NewMetrics(reg)
-	if err != nil {
-		return err
-	}
-	if err := streamer.RegisterStoreStats(reg, finder.Cache.Stats); err != nil {
-		return err
-	}
-
-	// One sink per URI: the streamer tracks which sink accepted which finding.
 	sinkOpts := o.sinkOptions
 	sinkOpts.AWS, sinkOpts.Stdout, sinkOpts.LookupEnv, sinkOpts.Log = &awsCfg, e.stdout, e.lookupEnv, &log
 	outs := make([]sink.Sink, 0, len(o.sinks))
 	for _, uri := range o.sinks {
 		s, err := sink.Open(uri, sinkOpts)
 		if err != nil {
-			for _, opened := range outs {
-				_ = opened.Close(context.Background())
-			}
-			return fmt.Errorf("--sink: %w", err)
+			closeSinks(outs)
+			return nil, fmt.Errorf("--sink: %w", err)
 		}
 		outs = append(outs, s)
+	}
+	p.deps = streamer.Deps{
+		Objects:    s3.NewFromConfig(awsCfg),
+		Decoder:    cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.eventNames}),
+		Classifier: classifier,
+		Sinks:      outs,
+		Log:        log,
+	}
+	return p, nil
+}
+
+// closeSinks closes sinks that no streamer will close.
+func closeSinks(sinks []sink.Sink) {
+	for _, s := range sinks {
+		_ = s.Close(context.Background())
+	}
+}
+
+func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
+	p, err := openPipeline(ctx, o, e, log)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := streamer.NewMetrics(reg)
+	if err == nil {
+		err = streamer.RegisterStoreStats(reg, p.finder.Cache.Stats)
+	}
+	if err != nil {
+		closeSinks(p.deps.Sinks)
+		return err
 	}
 
 	cfg := o.stream
 	cfg.ShutdownTimeout -= httpShutdownShare(o.stream.ShutdownTimeout)
-	st, err := streamer.New(cfg, streamer.Deps{
-		Queue:      queue,
-		Objects:    objects,
-		Decoder:    cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.eventNames}),
-		Classifier: classifier,
-		Sinks:      outs,
-		Metrics:    metrics,
-		Log:        log,
-	})
+	deps := p.deps
+	deps.Queue, deps.Metrics = p.queue, metrics
+	st, err := streamer.New(cfg, deps)
 	if err != nil {
-		for _, opened := range outs {
-			_ = opened.Close(context.Background())
-		}
+		closeSinks(deps.Sinks)
 		return err
 	}
+	queue, table, outs := p.queue, p.table, deps.Sinks
 
 	var srv *http.Server
 	var ln net.Listener
 	if o.metricsAddr != "" {
 		if ln, err = net.Listen("tcp", o.metricsAddr); err != nil {
-			for _, opened := range outs {
-				_ = opened.Close(context.Background())
-			}
+			closeSinks(outs)
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
 		probe := &streamer.Probe{Queue: queue, QueueURL: o.queueURL, Table: table, TableName: o.table}

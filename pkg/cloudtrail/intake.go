@@ -19,12 +19,16 @@ const (
 	ShapeS3EventNotice    Shape = "s3-event-notification"
 )
 
+// What an EventBridge envelope must say to be accepted, and the eventSource
+// of an STS call: the EventBridge rule matches on the same values (the
+// Terraform contract test checks that).
 const (
-	envelopeSource     = "aws.sts"
-	envelopeDetailType = "AWS API Call via CloudTrail"
-	stsEventSource     = "sts.amazonaws.com"
-	digestFolder       = "CloudTrail-Digest/"
+	EnvelopeSource     = "aws.sts"
+	EnvelopeDetailType = "AWS API Call via CloudTrail"
+	STSEventSource     = "sts.amazonaws.com"
 )
+
+const digestFolder = "CloudTrail-Digest/"
 
 // DefaultEventNames are the STS calls classified unless configured otherwise.
 func DefaultEventNames() []string {
@@ -199,11 +203,11 @@ func (d *Decoder) fromRaw(raw *rawMessage, insideSNS bool) (Message, error) {
 
 func (d *Decoder) fromEnvelope(raw *rawMessage) (Message, error) {
 	msg := Message{Shape: ShapeEnvelope, ID: raw.ID}
-	if raw.Source != envelopeSource {
-		return msg, &RejectError{Field: "source", Got: raw.Source, Want: `"` + envelopeSource + `"`}
+	if raw.Source != EnvelopeSource {
+		return msg, &RejectError{Field: "source", Got: raw.Source, Want: `"` + EnvelopeSource + `"`}
 	}
-	if raw.DetailType != envelopeDetailType {
-		return msg, &RejectError{Field: "detail-type", Got: raw.DetailType, Want: `"` + envelopeDetailType + `"`}
+	if raw.DetailType != EnvelopeDetailType {
+		return msg, &RejectError{Field: "detail-type", Got: raw.DetailType, Want: `"` + EnvelopeDetailType + `"`}
 	}
 	if err := d.checkAccount("account", raw.Account); err != nil {
 		return msg, err
@@ -235,10 +239,10 @@ func (d *Decoder) InScope(ev *Event) error {
 	if _, ok := d.eventNames[ev.Name]; !ok {
 		return &ScopeError{EventSource: ev.Source, EventName: ev.Name, Reason: "event name not classified"}
 	}
-	if ev.Source != stsEventSource {
+	if ev.Source != STSEventSource {
 		// An AssumeRole name from another service (a relabelled console
 		// sign-in, say) is not an STS call.
-		return &ScopeError{EventSource: ev.Source, EventName: ev.Name, Reason: "eventSource is not " + stsEventSource}
+		return &ScopeError{EventSource: ev.Source, EventName: ev.Name, Reason: "eventSource is not " + STSEventSource}
 	}
 	if ev.Caller.Type == "AWSService" && !d.serviceCallers {
 		return &ScopeError{EventSource: ev.Source, EventName: ev.Name, Reason: "the caller is an AWS service (" + truncate(ev.Caller.InvokedBy, 64) + ")"}

@@ -73,7 +73,11 @@ type Config struct {
 }
 
 // Validate fills defaults and checks ranges.
-func (c *Config) Validate() error {
+func (c *Config) Validate() error { return c.validate(true) }
+
+// validate is Validate; a Processor, which is handed its messages, needs no
+// queue URL.
+func (c *Config) validate(needQueue bool) error {
 	if c.Pollers == 0 {
 		c.Pollers = DefaultPollers
 	}
@@ -106,7 +110,7 @@ func (c *Config) Validate() error {
 	}
 
 	var errs []error
-	if c.QueueURL == "" {
+	if needQueue && c.QueueURL == "" {
 		errs = append(errs, errors.New("queue URL is required"))
 	}
 	if c.Pollers < 1 {

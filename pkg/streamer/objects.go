@@ -24,7 +24,7 @@ type recordCounts struct{ malformed, rejected, outOfScope int }
 // fetchAll reads every log object of an S3 notification and keeps its
 // in-scope records. A fetch or read failure is retried later; a corrupt
 // object returns errBadObject.
-func (s *Streamer) fetchAll(ctx context.Context, d *delivery, objs []cloudtrail.ObjectRef) ([]item, error) {
+func (s *engine) fetchAll(ctx context.Context, d *delivery, objs []cloudtrail.ObjectRef) ([]item, error) {
 	if s.objects == nil {
 		s.m.s3Errors.Inc()
 		s.log.Error().Str("message_id", d.id).Msg("S3 notification, but no S3 client configured")
@@ -55,7 +55,7 @@ func (s *Streamer) fetchAll(ctx context.Context, d *delivery, objs []cloudtrail.
 	return items, nil
 }
 
-func (s *Streamer) fetchObject(ctx context.Context, o cloudtrail.ObjectRef, items *[]item, c *recordCounts) error {
+func (s *engine) fetchObject(ctx context.Context, o cloudtrail.ObjectRef, items *[]item, c *recordCounts) error {
 	out, err := s.objects.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(o.Bucket), Key: aws.String(o.Key)})
 	if err != nil {
 		return fmt.Errorf("get s3://%s/%s: %w", o.Bucket, o.Key, err)

@@ -3,14 +3,54 @@ package streamer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 )
+
+// engine is the per-message path that both drivers share: the Streamer,
+// which polls the queue itself, and the Processor, which is handed messages
+// (the Lambda runtime's SQS event source mapping). It decodes, classifies
+// and delivers; what happens to the message on the queue is the driver's.
+type engine struct {
+	cfg     Config
+	objects ObjectAPI
+	dec     *cloudtrail.Decoder
+	cls     Classifier
+	sinks   []sink.Sink
+	sinkM   []sinkCounters
+	m       *Metrics
+	log     zerolog.Logger
+}
+
+// newEngine builds the engine from a validated cfg.
+func newEngine(cfg Config, deps Deps) (engine, error) {
+	if deps.Decoder == nil || deps.Classifier == nil {
+		return engine{}, errors.New("streamer: decoder and classifier are required")
+	}
+	if len(deps.Sinks) == 0 {
+		return engine{}, errors.New("streamer: at least one sink is required")
+	}
+	m := deps.Metrics
+	if m == nil {
+		var err error
+		if m, err = NewMetrics(nil); err != nil {
+			return engine{}, err
+		}
+	}
+	e := engine{cfg: cfg, objects: deps.Objects, dec: deps.Decoder, cls: deps.Classifier, sinks: deps.Sinks, m: m, log: deps.Log}
+	for _, sk := range deps.Sinks {
+		e.sinkM = append(e.sinkM, m.forSink(sk.Name()))
+	}
+	return e, nil
+}
 
 type outcomeKind uint8
 
@@ -25,11 +65,28 @@ type outcome struct {
 	kind       outcomeKind
 	at         time.Time
 	visibility time.Duration
+	failed     bool // a store, S3 or sink failure (else a hold is an orphan re-check)
+}
+
+// processSafely is process, except that a panic while processing one
+// message (a decoder or sink bug that message triggers) is logged and the
+// message left for the redrive policy: one bad message never stops the
+// process.
+func (s *engine) processSafely(ctx context.Context, d *delivery) (o outcome) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.m.decodeErrors.Inc()
+			s.log.Error().Str("message_id", d.id).Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).
+				Msg("processing the message panicked; left for the queue's redrive policy")
+			o = outcome{kind: outcomeForget}
+		}
+	}()
+	return s.process(ctx, d)
 }
 
 // process advances d: decode (once), classify what is due, write the
 // findings no sink has accepted yet, and says what happens next.
-func (s *Streamer) process(ctx context.Context, d *delivery) outcome {
+func (s *engine) process(ctx context.Context, d *delivery) outcome {
 	if !d.decoded {
 		if o, done := s.decode(ctx, d); done {
 			return o
@@ -72,7 +129,7 @@ func (s *Streamer) process(ctx context.Context, d *delivery) outcome {
 
 // retry holds d for its next back-off (or until an earlier orphan re-check),
 // or releases it once it has been held for RetryHold.
-func (s *Streamer) retry(d *delivery, now, wake time.Time) outcome {
+func (s *engine) retry(d *delivery, now, wake time.Time) outcome {
 	if d.bo == nil {
 		d.bo = &backoff.ExponentialBackOff{
 			InitialInterval:     s.cfg.RetryInitial,
@@ -86,9 +143,9 @@ func (s *Streamer) retry(d *delivery, now, wake time.Time) outcome {
 	if now.Add(delay).Sub(d.received) > s.cfg.RetryHold {
 		s.log.Warn().Str("message_id", d.id).Dur("held", now.Sub(d.received)).Dur("visibility", delay).
 			Msg("message still failing; released to the queue")
-		return outcome{kind: outcomeRelease, visibility: delay}
+		return outcome{kind: outcomeRelease, visibility: delay, failed: true}
 	}
-	return outcome{kind: outcomeHold, at: earliest(wake, now.Add(delay))}
+	return outcome{kind: outcomeHold, at: earliest(wake, now.Add(delay)), failed: true}
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -107,7 +164,7 @@ func earliest(a, b time.Time) time.Time {
 
 // decode turns the body into items. done means the message is resolved (or
 // must be retried) without classifying anything.
-func (s *Streamer) decode(ctx context.Context, d *delivery) (o outcome, done bool) {
+func (s *engine) decode(ctx context.Context, d *delivery) (o outcome, done bool) {
 	msg, err := s.dec.DecodeMessage([]byte(d.body))
 	if err != nil {
 		switch {
@@ -147,7 +204,7 @@ func (s *Streamer) decode(ctx context.Context, d *delivery) (o outcome, done boo
 
 // classifyItem classifies it (or re-checks an orphan that is due) and
 // settles it; false means the store failed and it must be tried again.
-func (s *Streamer) classifyItem(ctx context.Context, d *delivery, it *item, now time.Time) bool {
+func (s *engine) classifyItem(ctx context.Context, d *delivery, it *item, now time.Time) bool {
 	recheck := it.state == stateRecheck
 	var (
 		r   classify.Result
@@ -189,7 +246,7 @@ func (s *Streamer) classifyItem(ctx context.Context, d *delivery, it *item, now 
 	return true
 }
 
-func (s *Streamer) storeFailed(d *delivery, it *item, err error) {
+func (s *engine) storeFailed(d *delivery, it *item, err error) {
 	s.m.storeFailures.Inc()
 	level := s.log.Warn()
 	if !errors.Is(err, classify.ErrStore) {
@@ -205,7 +262,7 @@ func orphaned(r classify.Result) bool {
 }
 
 // settle records the final verdict of it and queues its finding.
-func (s *Streamer) settle(d *delivery, it *item, r classify.Result) {
+func (s *engine) settle(d *delivery, it *item, r classify.Result) {
 	it.state = stateDone
 	if c := s.m.verdicts[r.Verdict]; c != nil {
 		c.Inc()
@@ -227,7 +284,7 @@ func (s *Streamer) settle(d *delivery, it *item, r classify.Result) {
 
 // deliver writes every pending finding to every sink that has not accepted
 // it, and reports whether all are now accepted everywhere.
-func (s *Streamer) deliver(ctx context.Context, d *delivery) bool {
+func (s *engine) deliver(ctx context.Context, d *delivery) bool {
 	if len(d.out) == 0 {
 		return true
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -35,15 +34,8 @@ type Deps struct {
 
 // Streamer consumes the queue. Build it with New and run it once with Run.
 type Streamer struct {
-	cfg     Config
-	queue   QueueAPI
-	objects ObjectAPI
-	dec     *cloudtrail.Decoder
-	cls     Classifier
-	sinks   []sink.Sink
-	sinkM   []sinkCounters
-	m       *Metrics
-	log     zerolog.Logger
+	engine
+	queue QueueAPI
 
 	slots    *semaphore.Weighted // in-flight cap
 	track    *tracker
@@ -59,28 +51,19 @@ func New(cfg Config, deps Deps) (*Streamer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Queue == nil || deps.Decoder == nil || deps.Classifier == nil {
-		return nil, errors.New("streamer: queue, decoder and classifier are required")
+	if deps.Queue == nil {
+		return nil, errors.New("streamer: queue is required")
 	}
-	if len(deps.Sinks) == 0 {
-		return nil, errors.New("streamer: at least one sink is required")
+	e, err := newEngine(cfg, deps)
+	if err != nil {
+		return nil, err
 	}
-	m := deps.Metrics
-	if m == nil {
-		var err error
-		if m, err = NewMetrics(nil); err != nil {
-			return nil, err
-		}
-	}
+	m := e.m
 	s := &Streamer{
-		cfg: cfg, queue: deps.Queue, objects: deps.Objects, dec: deps.Decoder, cls: deps.Classifier,
-		sinks: deps.Sinks, m: m, log: deps.Log,
+		engine: e, queue: deps.Queue,
 		slots: semaphore.NewWeighted(int64(cfg.MaxInFlight)),
 		work:  make(chan *delivery, cfg.MaxInFlight),
 		acks:  make(chan ackRequest, cfg.MaxInFlight),
-	}
-	for _, sk := range deps.Sinks {
-		s.sinkM = append(s.sinkM, m.forSink(sk.Name()))
 	}
 	s.track = newTracker(cfg.MaxInFlight, func(n int) { m.inFlight.Set(float64(n)) })
 	s.sched = newScheduler(func(n int) { m.held.Set(float64(n)) }, func(d *delivery) { s.release(d, 0, reasonShutdown) })
@@ -250,20 +233,9 @@ func (s *Streamer) worker(ctx context.Context) {
 	}
 }
 
-// handle advances d as far as it can go now and resolves or holds it. A
-// panic while processing one message (a decoder or sink bug that message
-// triggers) is logged and the message left for the redrive policy: one bad
-// message never stops the process.
+// handle advances d as far as it can go now and resolves or holds it.
 func (s *Streamer) handle(ctx context.Context, d *delivery) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.m.decodeErrors.Inc()
-			s.log.Error().Str("message_id", d.id).Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).
-				Msg("processing the message panicked; left for the queue's redrive policy")
-			s.forget(d)
-		}
-	}()
-	o := s.process(ctx, d)
+	o := s.processSafely(ctx, d)
 	switch o.kind {
 	case outcomeAck:
 		s.ack(d)

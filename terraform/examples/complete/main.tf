@@ -35,6 +35,12 @@ variable "security_group_ids" {
   type        = list(string)
 }
 
+variable "backfill_principal_arns" {
+  description = "Principals (a security engineer's role) that may assume the backfill role. Empty: no backfill role."
+  type        = list(string)
+  default     = []
+}
+
 resource "aws_sns_topic" "alerts" {
   name = "sessionwatch-alerts"
 }
@@ -62,11 +68,23 @@ module "sessionwatch" {
 
   alarm_actions = [aws_sns_topic.alerts.arn]
 
-  backfill_trusted_principal_arns = ["arn:aws:iam::111122223333:role/SecurityEngineer"]
+  backfill_trusted_principal_arns = var.backfill_principal_arns
 
   tags = { team = "security" }
 }
 
 output "queue_url" {
   value = module.sessionwatch.queue_url
+}
+
+output "log_group_name" {
+  value = module.sessionwatch.log_group_name
+}
+
+output "findings_topic_arn" {
+  value = aws_sns_topic.findings.arn
+}
+
+output "backfill_role_arn" {
+  value = module.sessionwatch.backfill_role_arn
 }

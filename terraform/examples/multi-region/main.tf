@@ -68,3 +68,11 @@ module "forward_eu_central_1" {
 
   target_event_bus_arn = local.home_bus_arn
 }
+
+output "queue_url" {
+  value = module.sessionwatch.queue_url
+}
+
+output "home_bus_arn" {
+  value = local.home_bus_arn
+}

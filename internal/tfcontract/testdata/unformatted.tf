@@ -1,0 +1,4 @@
+resource "aws_sqs_queue" "events" {
+  name = "events"
+  visibility_timeout_seconds = 300
+}
