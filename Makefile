@@ -46,6 +46,8 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
+	@# terraform fmt where the binary exists; internal/tfcontract checks the same with hclwrite in make test
+	@if command -v terraform >/dev/null 2>&1; then terraform fmt -check -diff -recursive terraform 2>/dev/null && echo "terraform fmt -check: ok"; fi
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

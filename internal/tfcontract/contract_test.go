@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -143,20 +142,6 @@ func formatProblem(t *testing.T, path string) error {
 		return fmt.Errorf("%s is not canonically formatted (run terraform fmt); formatted:\n%s", path, got)
 	}
 	return nil
-}
-
-// terraform fmt itself, where the binary is installed.
-func TestTerraformFmtCheck(t *testing.T) {
-	bin, err := exec.LookPath("terraform")
-	if err != nil {
-		if bin, err = exec.LookPath("tofu"); err != nil {
-			t.Skip("neither terraform nor tofu is installed; TestTerraformCanonicalFormat checks with hclwrite")
-		}
-	}
-	cmd := exec.Command(bin, "fmt", "-check", "-recursive", "-diff", filepath.Join(repoRoot(t), "terraform"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("%s fmt -check: %v\n%s", bin, err, out)
-	}
 }
 
 // The scanner finds the calls of the packages a binary imports, through
