@@ -53,7 +53,7 @@ func readFindingsFile(ctx context.Context, o options, e env, log zerolog.Logger)
 	if !o.windowSet {
 		sum.window = [2]time.Time{}
 	}
-	ppl := newPeople(o, e)
+	ppl := newPeople(o, e) // never nil: findingsOptions wants --report or --format table
 	defer func() { sum.finish(nil) }()
 	for fd, err := range report.ReadFindings(f) {
 		if cerr := ctx.Err(); cerr != nil {
@@ -81,6 +81,10 @@ func readFindingsFile(ctx context.Context, o options, e env, log zerolog.Logger)
 		sev, _ := classify.ParseSeverity(fd.Severity) // unknown: SeverityNone, counted, below any --fail-on
 		sum.addFinding(sev)
 	}
-	sum.duplicates = int64(ppl.acc.Summary().Duplicates)
+	as := ppl.acc.Summary()
+	sum.duplicates = int64(as.Duplicates)
+	if !o.windowSet {
+		sum.window = as.Window // the span of the findings counted
+	}
 	return sum, ppl, nil
 }

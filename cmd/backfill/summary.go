@@ -121,7 +121,7 @@ func (s *summary) write(w io.Writer) {
 	fmt.Fprintf(w, "\nsessionwatch backfill summary\n")
 	window := s.window[0].Format(time.RFC3339) + " .. " + s.window[1].Format(time.RFC3339)
 	if s.window[0].IsZero() && s.window[1].IsZero() {
-		window = "the whole file"
+		window = "n/a (nothing counted)"
 	}
 	fmt.Fprintf(w, "  window          %s\n", window)
 	fmt.Fprintf(w, "  source          %s\n", s.source)
