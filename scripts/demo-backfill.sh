@@ -21,7 +21,7 @@ run_demo() {
   echo "==> backfill --source file:$out/trail --table $table --since $since"
   set +e
   "$out/backfill" --source "file:$out/trail" --table "$table" --since "$since" \
-    --sink "file:$out/findings.jsonl" 2>"$out/summary.txt"
+    --sink "file:$out/findings.jsonl" --report "$out/report.html" 2>"$out/summary.txt"
   code=$?
   set -e
 
@@ -34,6 +34,9 @@ run_demo() {
   fi
   echo "... $(wc -l <"$out/findings.jsonl") findings in all"
   cat "$out/summary.txt"
+  echo "==> the HTML report: $out/report.html"
+  echo "==> the same findings as a table: backfill --source findings:$out/findings.jsonl --format table"
+  "$out/backfill" --source "findings:$out/findings.jsonl" --format table 2>/dev/null | tail -n 16 || true
   echo "==> backfill exited $code (0 clean, 1 findings, 2 error)"
   [[ $code -le 1 ]]
 }

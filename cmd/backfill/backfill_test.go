@@ -54,12 +54,9 @@ func runBackfill(t *testing.T, args ...string) result {
 // runBackfillEnv runs the command with vars as its environment.
 func runBackfillEnv(t *testing.T, vars map[string]string, args ...string) result {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
-	code := run(context.Background(), args, env{stdout: &stdout, stderr: &stderr, lookupEnv: lookup,
-		now: func() time.Time { return testNow }})
+	code, stdout, stderr := runRaw(vars, args...)
 	var findings []sink.Finding
-	sc := bufio.NewScanner(&stdout)
+	sc := bufio.NewScanner(strings.NewReader(stdout))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var f sink.Finding
@@ -68,7 +65,17 @@ func runBackfillEnv(t *testing.T, vars map[string]string, args ...string) result
 		}
 		findings = append(findings, f)
 	}
-	return result{code: code, findings: findings, stderr: stderr.String()}
+	return result{code: code, findings: findings, stderr: stderr}
+}
+
+// runRaw runs the command with vars as its environment and returns its
+// exit code, stdout and stderr.
+func runRaw(vars map[string]string, args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	code = run(context.Background(), args, env{stdout: &out, stderr: &errOut, lookupEnv: lookup,
+		now: func() time.Time { return testNow }})
+	return code, out.String(), errOut.String()
 }
 
 // window returns --since and --until covering every event of c.

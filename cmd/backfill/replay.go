@@ -12,6 +12,7 @@ import (
 
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
+	"github.com/sessionwatch/sessionwatch/pkg/report"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 	"github.com/sessionwatch/sessionwatch/pkg/source"
 )
@@ -40,6 +41,12 @@ type replay struct {
 	log          zerolog.Logger
 	now          func() time.Time
 	sum          *summary
+	// filter drops events before classification (account, role,
+	// principal) and after it (profile); nil keeps everything.
+	filter *report.Filter
+	// people, when set, accumulates every classified event the filters
+	// kept, for the table and the report.
+	people *people
 }
 
 type classified struct {
@@ -62,7 +69,7 @@ func (r *replay) run(ctx context.Context) error {
 	g.Go(func() error {
 		defer close(events)
 		return r.source.Run(ctx, func(ctx context.Context, rec source.Record) error {
-			if r.admit(rec) == nil {
+			if ev := r.admit(rec); ev == nil || !r.filter.KeepEvent(ev) {
 				rec.Ack.Release()
 				return nil
 			}
@@ -82,7 +89,12 @@ func (r *replay) run(ctx context.Context) error {
 				if err != nil {
 					return err
 				}
+				if !r.filter.KeepResult(res) {
+					rec.Ack.Release()
+					continue
+				}
 				r.sum.addVerdict(res)
+				r.people.add(rec.Event, res)
 				if !res.IsFinding() {
 					rec.Ack.Release()
 					continue

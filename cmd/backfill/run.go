@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/sessionwatch/sessionwatch/internal/cli"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
+	"github.com/sessionwatch/sessionwatch/pkg/report"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 	"github.com/sessionwatch/sessionwatch/pkg/source"
@@ -42,10 +44,14 @@ type env struct {
 
 // Source kinds.
 const (
-	sourceLookup = "lookup"
-	sourceS3     = "s3"
-	sourceFile   = "file"
+	sourceLookup   = "lookup"
+	sourceS3       = "s3"
+	sourceFile     = "file"
+	sourceFindings = "findings"
 )
+
+// viewTable is the --format value that prints a table for people on stdout.
+const viewTable = "table"
 
 // defaultCacheEntries bounds the session cache. A backfill reads each
 // stream in time order, so the sessions it needs again are recent ones: a
@@ -84,6 +90,13 @@ type options struct {
 	summaryJSON  string
 	failOn       classify.Severity
 	logLevel     zerolog.Level
+	awsProfile   string
+	filter       *report.Filter
+	view         string // viewTable, or "" for findings on the sinks
+	reportPath   string
+	// windowSet: --since or --until was given. A findings file is read
+	// whole unless one was.
+	windowSet bool
 }
 
 const usageExample = `Examples:
@@ -98,6 +111,13 @@ const usageExample = `Examples:
   backfill --source s3://org-trail-bucket/prefix --table sentinel-sessions --since 2026-11-01 --until 1d
   backfill --source file:./trail-archive --table sentinel-sessions --since 7d --sink file:findings.jsonl
 
+  # for people: a table on stdout, an HTML report; only some roles and callers
+  backfill --table sentinel-sessions --since 7d --format table --report week.html \
+    --role 'arn:aws:iam::*:role/Prod*' --principal '*:user/*'
+
+  # the same report from the streamer's findings file, without classifying again
+  backfill --source findings:/var/log/sessionwatch/findings.jsonl --report streamer.html
+
 Every flag can also be set with its SESSIONWATCH_ variable (--session-retention: SESSIONWATCH_SESSION_RETENTION).
 The AWS SDK's default credential chain, region and AWS_ENDPOINT_URL_<SERVICE> variables apply.
 IAM: cloudtrail:LookupEvents (lookup), s3:ListBucket and s3:GetObject (s3), dynamodb:Query and
@@ -110,11 +130,13 @@ not be read included: the others are still read and reported).
 func parseOptions(args []string, e env) (options, error) {
 	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	tableView := sink.View{Name: viewTable, Help: "a table for people on stdout (time, verdict, severity, caller, target role, " +
+		"SourceIdentity, reason), the summary under it; findings go to --sink only when one is given"}
 	var (
 		o          options
 		since      = fs.String("since", "7d", "start of the window: a duration ago (7d, 1d12h, 90m), an RFC 3339 time or a date")
 		until      = fs.String("until", "", "end of the window, same forms as --since (default: now)")
-		sinkFlags  = sink.AddFlags(fs, "stdout")
+		sinkFlags  = sink.AddFlags(fs, "stdout", tableView)
 		match      = fs.String("match", "exact,user-time", "session match strategies, tried in order")
 		accounts   = fs.String("accounts", "", "comma-separated account ids, or org for every active account of the organization: with --assume-role-name the accounts read; always the accounts an event may come from (default: every account)")
 		regions    = fs.String("regions", "", "comma-separated regions to read, or all for every enabled region (default: lookup reads the configured region, s3 every region in the archive)")
@@ -122,8 +144,16 @@ func parseOptions(args []string, e env) (options, error) {
 		failOn     = fs.String("fail-on", "high", "exit 1 when a finding of this severity or above exists: low, medium, high, critical")
 		logLevel   = fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	)
+	// Filters: repeatable; their variables take comma-separated lists.
+	var roles, principals, profiles, recipients cli.List
+	fs.Var(&roles, "role", "only events whose target role ARN matches (repeatable; '*' matches any run of characters, ':' and '/' included; letters in either case)")
+	fs.Var(&principals, "principal", "only events whose caller ARN or principal id matches (repeatable, '*' globs)")
+	fs.Var(&profiles, "profile", "only events whose matched broker session has this profile (repeatable, '*' globs; applied after the session lookup)")
+	fs.Var(&recipients, "account", "only events whose recipient account matches (repeatable, '*' globs); --accounts says which accounts are read")
+	fs.StringVar(&o.awsProfile, "aws-profile", "", "shared-config profile for the run's AWS credentials and region (default: the SDK's default chain)")
+	fs.StringVar(&o.reportPath, "report", "", "also write a self-contained HTML report (charts, top callers and roles, findings) to this file")
 	o.retention, o.skew = classify.DefaultRetention, classify.DefaultClockSkew
-	fs.StringVar(&o.source, "source", sourceLookup, "where events come from: lookup (CloudTrail LookupEvents), s3://BUCKET[/PREFIX] (a trail's archive) or file:PATH (a file, or a folder laid out like a trail archive)")
+	fs.StringVar(&o.source, "source", sourceLookup, "where events come from: lookup (CloudTrail LookupEvents), s3://BUCKET[/PREFIX] (a trail's archive), file:PATH (a file, or a folder laid out like a trail archive), or findings:PATH (a findings file, JSON lines: --report or --format table from it, nothing classified)")
 	fs.StringVar(&o.table, "table", "", "the session table (required)")
 	fs.StringVar(&o.roleName, "assume-role-name", "", "role assumed in each account of --accounts (lookup source)")
 	fs.StringVar(&o.checkpoint, "checkpoint", "", "progress file: written as pages (lookup) or objects (s3, file) finish; a rerun with the same file resumes an unfinished run's window where it stopped")
@@ -139,7 +169,8 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.BoolVar(&o.s3PathStyle, "s3-path-style", false, "address the bucket in the path, not the host name (S3-compatible stores)")
 	fs.BoolVar(&o.services, "include-service-callers", false, "also classify AssumeRole calls made by AWS services (Lambda, ECS, EMR)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: backfill --table NAME [--source lookup|s3://BUCKET/PREFIX|file:PATH] [flags]\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: backfill --table NAME [--source lookup|s3://BUCKET/PREFIX|file:PATH] [flags]\n")
+		fmt.Fprintf(fs.Output(), "       backfill --source findings:PATH (--report FILE.html | --format table) [flags]\n\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(fs.Output(), "\n%s", usageExample)
 	}
@@ -149,6 +180,9 @@ func parseOptions(args []string, e env) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	set := map[string]bool{} // flags given, on the command line or in the environment
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	o.windowSet = set["since"] || set["until"]
 	now := e.now()
 	var err error
 	if o.since, err = cli.ParseTime(*since, now); err != nil {
@@ -175,6 +209,19 @@ func parseOptions(args []string, e env) (options, error) {
 	if o.sinkOptions, err = sinkFlags.Options(); err != nil {
 		return o, err
 	}
+	o.view = sinkFlags.View()
+	if o.filter, err = report.NewFilter(report.FilterConfig{Roles: roles.Values(), Principals: principals.Values(),
+		Profiles: profiles.Values(), Accounts: recipients.Values()}); err != nil {
+		return o, err
+	}
+	if o.reportPath != "" {
+		if fi, err := os.Stat(filepath.Dir(o.reportPath)); err != nil || !fi.IsDir() {
+			return o, fmt.Errorf("--report %s: no such folder", o.reportPath)
+		}
+	}
+	if strings.HasPrefix(o.source, "findings:") {
+		return findingsOptions(o, set)
+	}
 	if o.table == "" {
 		return o, errors.New("--table is required")
 	}
@@ -189,7 +236,7 @@ func parseOptions(args []string, e env) (options, error) {
 	case strings.HasPrefix(o.source, "file:") && len(o.source) > len("file:"):
 		o.sourceKind = sourceFile
 	default:
-		return o, fmt.Errorf("--source %q: want lookup, s3://BUCKET[/PREFIX] or file:PATH", o.source)
+		return o, fmt.Errorf("--source %q: want lookup, s3://BUCKET[/PREFIX], file:PATH or findings:PATH", o.source)
 	}
 	if o.workers < 1 {
 		return o, fmt.Errorf("--workers %d: want at least 1", o.workers)
@@ -242,7 +289,22 @@ func run(ctx context.Context, args []string, e env) int {
 	logs := &switchWriter{w: e.stderr}
 	log := zerolog.New(logs).Level(o.logLevel).With().Timestamp().Str("cmd", "backfill").Logger()
 
-	sum, err := backfill(ctx, o, e, log, logs)
+	var (
+		sum *summary
+		ppl *people
+	)
+	if o.sourceKind == sourceFindings {
+		sum, ppl, err = readFindingsFile(ctx, o, e, log)
+	} else {
+		sum, ppl, err = backfill(ctx, o, e, log, logs)
+	}
+	// The table and the report show a run that got to its end (some
+	// accounts unread included: the report names them).
+	if err == nil || errors.Is(err, errAccountsFailed) {
+		if werr := ppl.write(e, sum); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}
 	if sum != nil {
 		sum.write(e.stderr)
 		if o.summaryJSON != "" {
@@ -265,20 +327,23 @@ func run(ctx context.Context, args []string, e env) int {
 // errAccountsFailed ends a run in which some accounts could not be read.
 var errAccountsFailed = errors.New("some accounts could not be read (see the summary)")
 
-func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *switchWriter) (*summary, error) {
+func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *switchWriter) (*summary, *people, error) {
 	var loadOpts []func(*config.LoadOptions) error
 	if o.region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(o.region))
 	}
+	if o.awsProfile != "" {
+		loadOpts = append(loadOpts, config.WithSharedConfigProfile(o.awsProfile))
+	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 
 	var cp *source.Checkpoint
 	if o.checkpoint != "" {
 		if cp, err = source.OpenCheckpoint(o.checkpoint, o.source, o.since, o.until); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if cp.Resumed() {
 			o.since, o.until = cp.Window()
@@ -288,7 +353,7 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 	}
 	if o.orgAccounts {
 		if o.accounts, err = source.OrganizationAccounts(ctx, organizations.NewFromConfig(awsCfg)); err != nil {
-			return nil, fmt.Errorf("--accounts org: list the organization's accounts: %w", err)
+			return nil, nil, fmt.Errorf("--accounts org: list the organization's accounts: %w", err)
 		}
 	}
 	if o.sourceKind == sourceLookup && len(o.regions) == 0 && awsCfg.Region != "" {
@@ -297,7 +362,7 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 	decoder := cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.eventNames, IncludeServiceCallers: o.services})
 	src, err := openSource(o, awsCfg, decoder, cp, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	finder, err := sessions.Open(dynamodb.NewFromConfig(awsCfg), sessions.Config{
@@ -306,22 +371,25 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 		Matcher: sessions.MatcherConfig{Strategies: o.strategies, ClockSkew: o.skew},
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	classifier, err := classify.New(finder, classify.Config{Pattern: o.pattern, Retention: o.retention, ClockSkew: o.skew, Now: e.now})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	sinkOpts := o.sinkOptions
-	sinkOpts.AWS, sinkOpts.Stdout, sinkOpts.LookupEnv, sinkOpts.Log = &awsCfg, e.stdout, e.lookupEnv, &log
-	out, err := sink.OpenAll(ctx, o.sinks, sinkOpts)
-	if err != nil {
-		return nil, err
+	var out sink.Sink = discard{} // --format table and no --sink: the table is the output
+	if len(o.sinks) > 0 {
+		sinkOpts := o.sinkOptions
+		sinkOpts.AWS, sinkOpts.Stdout, sinkOpts.LookupEnv, sinkOpts.Log = &awsCfg, e.stdout, e.lookupEnv, &log
+		if out, err = sink.OpenAll(ctx, o.sinks, sinkOpts); err != nil {
+			return nil, nil, err
+		}
 	}
 
 	sum := newSummary(o, src)
+	ppl := newPeople(o, e)
 	r := &replay{workers: o.workers, since: o.since, until: o.until, source: src, classifier: classifier,
-		sink: out, checkpoint: cp, log: log, now: e.now, sum: sum}
+		sink: out, checkpoint: cp, log: log, now: e.now, sum: sum, filter: o.filter, people: ppl}
 	var prog *progress
 	if !o.quiet {
 		prog = startProgress(e.stderr, src.Stats(), logs)
@@ -338,7 +406,7 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 		err = cp.Complete()
 	}
 	sum.finish(src.Stats())
-	return sum, err
+	return sum, ppl, err
 }
 
 // openSource builds the source --source names.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
+	"github.com/sessionwatch/sessionwatch/pkg/report"
 	"github.com/sessionwatch/sessionwatch/pkg/source"
 )
 
@@ -32,6 +33,15 @@ type summary struct {
 	verdicts      map[classify.Verdict]*atomic.Int64
 	bySeverity    map[classify.Severity]*atomic.Int64
 	findingCount  atomic.Int64
+	// filter counts what --account, --role, --principal and --profile
+	// dropped; nil or empty when none is set.
+	filter *report.Filter
+
+	// findingsOnly: the run read a findings file (--source findings:).
+	// read counts its findings, malformed the lines that are not one,
+	// inScope the findings inside the window; tracked events are unknown.
+	findingsOnly bool
+	duplicates   int64 // findings file: redeliveries counted once
 
 	// Set by finish, from the source.
 	apiCalls, throttles, units int64
@@ -40,7 +50,8 @@ type summary struct {
 
 func newSummary(o options, src source.Source) *summary {
 	s := &summary{window: [2]time.Time{o.since, o.until}, source: o.source, regions: o.regions, accounts: o.accounts,
-		started: time.Now(), verdicts: map[classify.Verdict]*atomic.Int64{}, bySeverity: map[classify.Severity]*atomic.Int64{}}
+		started: time.Now(), verdicts: map[classify.Verdict]*atomic.Int64{}, bySeverity: map[classify.Severity]*atomic.Int64{},
+		filter: o.filter, findingsOnly: o.sourceKind == sourceFindings}
 	for _, v := range classify.AllVerdicts() {
 		s.verdicts[v] = new(atomic.Int64)
 	}
@@ -50,8 +61,10 @@ func newSummary(o options, src source.Source) *summary {
 	return s
 }
 
-func (s *summary) addVerdict(r classify.Result) {
-	if c, ok := s.verdicts[r.Verdict]; ok {
+func (s *summary) addVerdict(r classify.Result) { s.addCategory(r.Verdict) }
+
+func (s *summary) addCategory(v classify.Verdict) {
+	if c, ok := s.verdicts[v]; ok {
 		c.Add(1)
 	}
 }
@@ -95,10 +108,10 @@ func (s *summary) classified() int64 {
 }
 
 // trackedRate is the share of classified events that were tracked; -1 when
-// none was classified.
+// none was classified or, from a findings file, it is unknown.
 func (s *summary) trackedRate() float64 {
 	n := s.classified()
-	if n == 0 {
+	if n == 0 || s.findingsOnly {
 		return -1
 	}
 	return float64(s.verdicts[classify.Tracked].Load()) / float64(n)
@@ -106,7 +119,11 @@ func (s *summary) trackedRate() float64 {
 
 func (s *summary) write(w io.Writer) {
 	fmt.Fprintf(w, "\nsessionwatch backfill summary\n")
-	fmt.Fprintf(w, "  window          %s .. %s\n", s.window[0].Format(time.RFC3339), s.window[1].Format(time.RFC3339))
+	window := s.window[0].Format(time.RFC3339) + " .. " + s.window[1].Format(time.RFC3339)
+	if s.window[0].IsZero() && s.window[1].IsZero() {
+		window = "n/a (nothing counted)"
+	}
+	fmt.Fprintf(w, "  window          %s\n", window)
 	fmt.Fprintf(w, "  source          %s\n", s.source)
 	if len(s.regions) > 0 {
 		fmt.Fprintf(w, "  regions         %s\n", strings.Join(s.regions, ","))
@@ -114,37 +131,80 @@ func (s *summary) write(w io.Writer) {
 	if len(s.accounts) > 0 {
 		fmt.Fprintf(w, "  accounts        %d\n", len(s.accounts))
 	}
-	fmt.Fprintf(w, "  events scanned  %d\n", s.read.Load())
-	fmt.Fprintf(w, "  in scope        %d\n", s.inScope.Load())
-	fmt.Fprintf(w, "  outside window  %d\n", s.outsideWindow.Load())
-	fmt.Fprintf(w, "  out of scope    %d\n", s.outOfScope.Load())
-	fmt.Fprintf(w, "  rejected        %d\n", s.rejected.Load())
-	fmt.Fprintf(w, "  malformed       %d\n", s.malformed.Load())
-	fmt.Fprintf(w, "  store retries   %d\n", s.storeErrors.Load())
-	fmt.Fprintf(w, "  classified      %d\n", s.classified())
+	if f := s.filter.Describe(); len(f) > 0 {
+		fmt.Fprintf(w, "  filters         %s\n", strings.Join(f, " "))
+	}
+	if s.findingsOnly {
+		fmt.Fprintf(w, "  findings read   %d\n", s.read.Load())
+		fmt.Fprintf(w, "  not findings    %d\n", s.malformed.Load())
+		fmt.Fprintf(w, "  outside window  %d\n", s.outsideWindow.Load())
+		fmt.Fprintf(w, "  in window       %d\n", s.inScope.Load())
+		fmt.Fprintf(w, "  duplicates      %d\n", s.duplicates)
+	} else {
+		fmt.Fprintf(w, "  events scanned  %d\n", s.read.Load())
+		fmt.Fprintf(w, "  in scope        %d\n", s.inScope.Load())
+		fmt.Fprintf(w, "  outside window  %d\n", s.outsideWindow.Load())
+		fmt.Fprintf(w, "  out of scope    %d\n", s.outOfScope.Load())
+		fmt.Fprintf(w, "  rejected        %d\n", s.rejected.Load())
+		fmt.Fprintf(w, "  malformed       %d\n", s.malformed.Load())
+		fmt.Fprintf(w, "  store retries   %d\n", s.storeErrors.Load())
+	}
+	if !s.filter.Empty() {
+		fmt.Fprintf(w, "  filtered out    %s\n", s.filteredText())
+	}
+	if s.findingsOnly {
+		fmt.Fprintf(w, "  classified      n/a (a findings file holds findings only)\n")
+	} else {
+		fmt.Fprintf(w, "  classified      %d\n", s.classified())
+	}
 	for _, v := range classify.AllVerdicts() {
+		if s.findingsOnly && v == classify.Tracked {
+			continue
+		}
 		fmt.Fprintf(w, "    %-20s %d\n", v, s.verdicts[v].Load())
 	}
 	rate := "n/a"
 	if r := s.trackedRate(); r >= 0 {
 		rate = fmt.Sprintf("%.1f%%", 100*r)
+	} else if s.findingsOnly {
+		rate = "n/a (a findings file holds no tracked events)"
 	}
 	fmt.Fprintf(w, "  tracked rate    %s\n", rate)
 	fmt.Fprintf(w, "  findings        %d\n", s.findings())
-	fmt.Fprintf(w, "  pages/objects   %d\n", s.units)
-	fmt.Fprintf(w, "  API calls       %d\n", s.apiCalls)
-	fmt.Fprintf(w, "  throttles       %d\n", s.throttles)
+	if !s.findingsOnly {
+		fmt.Fprintf(w, "  pages/objects   %d\n", s.units)
+		fmt.Fprintf(w, "  API calls       %d\n", s.apiCalls)
+		fmt.Fprintf(w, "  throttles       %d\n", s.throttles)
+	}
 	fmt.Fprintf(w, "  elapsed         %s\n", s.elapsed.Round(time.Millisecond))
 	if len(s.failures) > 0 {
 		fmt.Fprintf(w, "  failed          %d\n", len(s.failures))
 		for _, f := range s.failures {
-			where := f.Account
-			if f.Region != "" {
-				where += " " + f.Region
-			}
-			fmt.Fprintf(w, "    %s: %s\n", where, f.Error)
+			fmt.Fprintf(w, "    %s: %s\n", failureWhere(f), f.Error)
 		}
 	}
+}
+
+// filteredText is "12 (role 9, principal 3)": what each filter set dropped.
+func (s *summary) filteredText() string {
+	dropped := s.filter.Dropped()
+	total := 0
+	var parts []string
+	for _, name := range report.FilterNames() {
+		if n, ok := dropped[name]; ok {
+			total += n
+			parts = append(parts, fmt.Sprintf("%s %d", name, n))
+		}
+	}
+	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
+}
+
+func failureWhere(f source.Failure) string {
+	where := f.Account
+	if f.Region != "" {
+		where += " " + f.Region
+	}
+	return where
 }
 
 // summaryJSON is the --summary-json document; its field names are stable.
@@ -162,6 +222,10 @@ type summaryJSON struct {
 	OutOfScope     int64            `json:"out_of_scope"`
 	Rejected       int64            `json:"rejected"`
 	Malformed      int64            `json:"malformed"`
+	Filters        []string         `json:"filters"`
+	FilteredOut    map[string]int   `json:"filtered_out"`
+	FindingsOnly   bool             `json:"findings_only"`
+	Duplicates     int64            `json:"duplicates"`
 	Classified     int64            `json:"classified"`
 	Tracked        int64            `json:"tracked"`
 	Verdicts       map[string]int64 `json:"verdicts"`
@@ -187,7 +251,14 @@ func (s *summary) document() summaryJSON {
 	}
 	d.EventsScanned, d.InScope, d.OutsideWindow = s.read.Load(), s.inScope.Load(), s.outsideWindow.Load()
 	d.OutOfScope, d.Rejected, d.Malformed = s.outOfScope.Load(), s.rejected.Load(), s.malformed.Load()
-	d.Classified, d.Tracked = s.classified(), s.verdicts[classify.Tracked].Load()
+	d.Filters, d.FilteredOut = s.filter.Describe(), s.filter.Dropped()
+	if d.Filters == nil {
+		d.Filters = []string{}
+	}
+	d.FindingsOnly, d.Duplicates = s.findingsOnly, s.duplicates
+	if !s.findingsOnly { // from findings alone, classified and tracked events are unknown
+		d.Classified, d.Tracked = s.classified(), s.verdicts[classify.Tracked].Load()
+	}
 	d.Verdicts = map[string]int64{}
 	for _, v := range classify.AllVerdicts() {
 		d.Verdicts[string(v)] = s.verdicts[v].Load()

@@ -2,8 +2,6 @@ package report
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,45 +11,10 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
+	"github.com/sessionwatch/sessionwatch/internal/htmlcheck"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 )
-
-func walk(n *html.Node, fn func(*html.Node)) {
-	fn(n)
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		walk(c, fn)
-	}
-}
-
-func textOf(n *html.Node) string {
-	var b strings.Builder
-	walk(n, func(c *html.Node) {
-		if c.Type == html.TextNode {
-			b.WriteString(c.Data)
-		}
-	})
-	return b.String()
-}
-
-func attr(n *html.Node, key string) (string, bool) {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val, true
-		}
-	}
-	return "", false
-}
-
-func byID(doc *html.Node, id string) *html.Node {
-	var found *html.Node
-	walk(doc, func(n *html.Node) {
-		if v, ok := attr(n, "id"); ok && v == id && found == nil {
-			found = n
-		}
-	})
-	return found
-}
 
 func render(t *testing.T, s Summary, fs []sink.Finding, opts HTMLOptions) ([]byte, *html.Node) {
 	t.Helper()
@@ -59,7 +22,7 @@ func render(t *testing.T, s Summary, fs []sink.Finding, opts HTMLOptions) ([]byt
 	if err := WriteHTML(&buf, s, fs, opts); err != nil {
 		t.Fatal(err)
 	}
-	doc, err := html.Parse(bytes.NewReader(buf.Bytes()))
+	doc, err := htmlcheck.Parse(buf.Bytes())
 	if err != nil {
 		t.Fatalf("the report does not parse: %v", err)
 	}
@@ -70,86 +33,14 @@ func render(t *testing.T, s Summary, fs []sink.Finding, opts HTMLOptions) ([]byt
 // run something not in the file.
 func checkSelfContained(t *testing.T, doc *html.Node) {
 	t.Helper()
-	for _, p := range selfContainedProblems(doc) {
+	for _, p := range htmlcheck.Problems(doc) {
 		t.Error(p)
 	}
 }
 
-// selfContainedProblems lists what would make a page fetch or run
-// something not in the file, or not be allowed by its own policy.
-func selfContainedProblems(doc *html.Node) []string {
-	var problems []string
-	errorf := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	var scripts, styles []string
-	csp := ""
-	walk(doc, func(n *html.Node) {
-		if n.Type != html.ElementNode {
-			return
-		}
-		switch n.DataAtom {
-		case atom.Link, atom.Iframe, atom.Frame, atom.Object, atom.Embed, atom.Img, atom.Image, atom.Base,
-			atom.Audio, atom.Video, atom.Source, atom.Track, atom.Form, atom.Picture:
-			errorf("element <%s> in the report", n.Data)
-		case atom.Script:
-			scripts = append(scripts, textOf(n))
-		case atom.Style:
-			styles = append(styles, textOf(n))
-		case atom.Meta:
-			if v, _ := attr(n, "http-equiv"); strings.EqualFold(v, "Content-Security-Policy") {
-				csp, _ = attr(n, "content")
-			}
-		}
-		if n.Namespace == "svg" && (n.Data == "use" || n.Data == "image" || n.Data == "foreignObject" || n.Data == "a") {
-			errorf("SVG element <%s> in the report", n.Data)
-		}
-		for _, a := range n.Attr {
-			key := strings.ToLower(a.Key)
-			val := strings.ToLower(strings.TrimSpace(a.Val))
-			switch {
-			case strings.HasPrefix(key, "on"):
-				errorf("event handler %s=%q on <%s>", a.Key, a.Val, n.Data)
-			case key == "style":
-				errorf("style attribute on <%s>", n.Data)
-			case key == "src" || key == "href" || key == "srcset" || key == "action" || key == "formaction" ||
-				key == "poster" || key == "background" || key == "data" || key == "ping" || a.Namespace == "xlink":
-				errorf("reference %s=%q on <%s>", a.Key, a.Val, n.Data)
-			case strings.Contains(val, "http:") || strings.Contains(val, "https:") || strings.HasPrefix(val, "//") ||
-				strings.Contains(val, "url(") || strings.Contains(val, "javascript:"):
-				errorf("external-looking value %s=%q on <%s>", a.Key, a.Val, n.Data)
-			}
-		}
-	})
-	if len(scripts) != 1 || len(styles) != 1 {
-		errorf("%d scripts and %d style sheets, want one of each", len(scripts), len(styles))
-		return problems
-	}
-	for _, css := range styles {
-		if strings.Contains(css, "@import") || strings.Contains(css, "url(") || strings.Contains(css, "@font-face") {
-			errorf("the style sheet loads something")
-		}
-	}
-	for _, js := range scripts {
-		for _, bad := range []string{"fetch(", "XMLHttpRequest", "import(", "innerHTML", "eval(", "http:", "https:", "WebSocket"} {
-			if strings.Contains(js, bad) {
-				errorf("the script uses %s", bad)
-			}
-		}
-	}
-	// The policy allows exactly the page's own style sheet and script.
-	hash := func(s string) string {
-		sum := sha256.Sum256([]byte(s))
-		return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
-	}
-	want := "default-src 'none'; style-src " + hash(styles[0]) + "; script-src " + hash(scripts[0])
-	if !strings.HasPrefix(csp, want) {
-		errorf("Content-Security-Policy %q does not start with %q", csp, want)
-	}
-	return problems
-}
-
 func countSVG(doc *html.Node, name string) int {
 	n := 0
-	walk(doc, func(c *html.Node) {
+	htmlcheck.Walk(doc, func(c *html.Node) {
 		if c.Type == html.ElementNode && c.Namespace == "svg" && c.Data == name {
 			n++
 		}
@@ -159,12 +50,12 @@ func countSVG(doc *html.Node, name string) int {
 
 func findingRows(t *testing.T, doc *html.Node) []*html.Node {
 	t.Helper()
-	table := byID(doc, "findings")
+	table := htmlcheck.ByID(doc, "findings")
 	if table == nil {
 		t.Fatal("no findings table")
 	}
 	var rows []*html.Node
-	walk(table, func(n *html.Node) {
+	htmlcheck.Walk(table, func(n *html.Node) {
 		if n.DataAtom == atom.Tr && n.Parent != nil && n.Parent.DataAtom == atom.Tbody {
 			rows = append(rows, n)
 		}
@@ -205,14 +96,14 @@ func TestWriteHTML(t *testing.T) {
 		t.Fatalf("%d rows, want %d", len(rows), len(fs))
 	}
 	for i, f := range fs {
-		if !strings.Contains(textOf(rows[i]), f.FindingID) {
+		if !strings.Contains(htmlcheck.Text(rows[i]), f.FindingID) {
 			t.Fatalf("row %d lacks finding id %s", i, f.FindingID)
 		}
-		if v, _ := attr(rows[i], "data-verdict"); v != string(f.Category) {
+		if v, _ := htmlcheck.Attr(rows[i], "data-verdict"); v != string(f.Category) {
 			t.Fatalf("row %d: data-verdict %q, want %q", i, v, f.Category)
 		}
 	}
-	text := textOf(doc)
+	text := htmlcheck.Text(doc)
 	rate, _ := s.TrackedRate()
 	for _, want := range []string{"Weekly report", "file:./trail", percent(rate, true), thousands(s.Findings), thousands(s.Classified),
 		s.TopCallers[0].Key, s.TopRoles[0].Key, s.AccountRegions[0].Account, "Tracked rate per day", "Per account and region"} {
@@ -224,8 +115,8 @@ func TestWriteHTML(t *testing.T) {
 		t.Error("a capped-rows note without a cap")
 	}
 	// The verdict select offers each verdict in the table.
-	sel := byID(doc, "verdict")
-	if sel == nil || !strings.Contains(textOf(sel), "revoked") || strings.Contains(textOf(sel), "tracked") {
+	sel := htmlcheck.ByID(doc, "verdict")
+	if sel == nil || !strings.Contains(htmlcheck.Text(sel), "revoked") || strings.Contains(htmlcheck.Text(sel), "tracked") {
 		t.Error("the verdict filter lacks revoked or offers tracked")
 	}
 	if bytes.Contains(out, []byte("{{")) {
@@ -247,11 +138,11 @@ func TestWriteHTMLCapsRows(t *testing.T) {
 	// The same selection as an Accumulator capped at the limit.
 	_, capped := corpusReport(t, limit)
 	for i, f := range capped {
-		if !strings.Contains(textOf(rows[i]), f.FindingID) {
+		if !strings.Contains(htmlcheck.Text(rows[i]), f.FindingID) {
 			t.Errorf("row %d lacks %s", i, f.FindingID)
 		}
 	}
-	text := textOf(doc)
+	text := htmlcheck.Text(doc)
 	if want := fmt.Sprintf("Showing %d of %s findings", limit, thousands(s.Findings)); !strings.Contains(text, want) {
 		t.Errorf("no note %q", want)
 	}
@@ -281,14 +172,14 @@ func TestWriteHTMLEscapesHostileInput(t *testing.T) {
 	acc.AddFinding(odd)
 	out, doc := render(t, acc.Summary(), acc.Findings(), HTMLOptions{Title: "<i>title</i>"})
 	checkSelfContained(t, doc)
-	walk(doc, func(n *html.Node) {
+	htmlcheck.Walk(doc, func(n *html.Node) {
 		if n.Type == html.ElementNode {
 			switch n.Data {
 			case "img", "b", "i", "u", "x":
 				t.Errorf("injected element <%s>", n.Data)
 			}
 			if n.Namespace == "svg" && n.Data == "svg" {
-				if _, ok := attr(n, "onload"); ok {
+				if _, ok := htmlcheck.Attr(n, "onload"); ok {
 					t.Error("injected onload")
 				}
 			}
@@ -297,7 +188,7 @@ func TestWriteHTMLEscapesHostileInput(t *testing.T) {
 	if !bytes.Contains(out, []byte(`&lt;script&gt;alert(1)&lt;/script&gt;`)) {
 		t.Error("the SourceIdentity is not escaped as text")
 	}
-	text := textOf(doc)
+	text := htmlcheck.Text(doc)
 	for _, want := range []string{si, agent, caller, role, "<i>title</i>", `"><script>alert(5)</script>`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("%q is not shown as text", want)
@@ -309,7 +200,7 @@ func TestWriteHTMLEscapesHostileInput(t *testing.T) {
 	if !strings.Contains(text, "n/a: a findings file holds no tracked events") {
 		t.Error("a findings-only report does not say the tracked rate is unknown")
 	}
-	if !slices.ContainsFunc(findingRows(t, doc), func(n *html.Node) bool { v, _ := attr(n, "data-verdict"); return v == string(odd.Category) }) {
+	if !slices.ContainsFunc(findingRows(t, doc), func(n *html.Node) bool { v, _ := htmlcheck.Attr(n, "data-verdict"); return v == string(odd.Category) }) {
 		t.Error("the unknown category lost its row")
 	}
 }
@@ -321,31 +212,8 @@ func TestWriteHTMLEmpty(t *testing.T) {
 	if rows := findingRows(t, doc); len(rows) != 0 {
 		t.Errorf("%d rows", len(rows))
 	}
-	if !strings.Contains(textOf(doc), "sessionwatch report") {
+	if !strings.Contains(htmlcheck.Text(doc), "sessionwatch report") {
 		t.Error("no default title")
-	}
-}
-
-// TestSelfContainedCheck: the check itself catches what it is for.
-func TestSelfContainedCheck(t *testing.T) {
-	const ok = `<meta http-equiv="Content-Security-Policy" content="x"><style>p{}</style><script>1</script>`
-	for _, page := range []string{
-		ok + `<link rel="stylesheet" href="https://cdn.example/x.css">`,
-		ok + `<img src="//tracker.example/p.gif">`,
-		`<style>@import "https://x/y.css";</style><script>1</script>`,
-		`<style>p{background:url(https://x/y.png)}</style><script>1</script>`,
-		ok + `<script src="https://x/y.js"></script>`,
-		ok + `<svg><image href="https://x/y.png"></image></svg>`,
-		ok + `<div onclick="x()">`,
-		ok + `<p style="color:red">`,
-	} {
-		doc, err := html.Parse(strings.NewReader(page))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(selfContainedProblems(doc)) == 0 {
-			t.Errorf("not caught: %s", page)
-		}
 	}
 }
 

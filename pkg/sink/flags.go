@@ -30,14 +30,28 @@ type Flags struct {
 	securityHubAccount, ebSource string
 	ebDetailType                 string
 	defaultSink                  string
+	views                        []View
+}
+
+// A View is a --format value that a command renders itself, for people,
+// on stdout (the backfill's table), besides the sink formats. With a view
+// selected the default sink is not used (the view takes stdout), a stdout
+// sink is refused, and the other sinks take the native format.
+type View struct {
+	Name string // the --format value
+	Help string // what it shows, for the flag's usage
 }
 
 // AddFlags registers the sink flags on fs; defaultSink is used when no
-// --sink is given.
-func AddFlags(fs *flag.FlagSet, defaultSink string) *Flags {
-	f := &Flags{defaultSink: defaultSink}
+// --sink is given. views are the command's own --format values, if any.
+func AddFlags(fs *flag.FlagSet, defaultSink string, views ...View) *Flags {
+	f := &Flags{defaultSink: defaultSink, views: views}
 	fs.Var(&f.sinks, "sink", "where findings go (repeatable; every sink must accept a finding): "+URIHelp)
-	fs.StringVar(&f.format, "format", "native", "finding format for sinks that carry any: native, ocsf or asff (securityhub is always asff)")
+	formatHelp := "finding format for sinks that carry any: native, ocsf or asff (securityhub is always asff)"
+	for _, v := range views {
+		formatHelp += "; " + v.Name + ": " + v.Help
+	}
+	fs.StringVar(&f.format, "format", "native", formatHelp)
 	fs.IntVar(&f.batchSize, "sink-batch-size", 0, "findings per call of a network sink (0: the service's limit)")
 	fs.DurationVar(&f.batchWait, "sink-batch-wait", 200*time.Millisecond, "longest a finding waits for a batch to fill")
 	fs.IntVar(&f.retries, "sink-max-attempts", 5, "attempts per call of a network sink, the first included")
@@ -57,15 +71,57 @@ func AddFlags(fs *flag.FlagSet, defaultSink string) *Flags {
 	return f
 }
 
-// URIs are the --sink values, or the default sink.
-func (f *Flags) URIs() []string { return f.sinks.Values(f.defaultSink) }
+// URIs are the --sink values, or the default sink when none is given and
+// --format names no view (a view takes stdout instead).
+func (f *Flags) URIs() []string {
+	if f.View() != "" {
+		return f.sinks.Values()
+	}
+	return f.sinks.Values(f.defaultSink)
+}
+
+// View returns the view --format names, or "" when it names a sink format
+// (or nothing valid: Options reports that).
+func (f *Flags) View() string {
+	_, view, _ := f.output()
+	return view
+}
+
+// output reads --format, the one place it is parsed: one of the views
+// (the sinks then take the native format) or a sink format.
+func (f *Flags) output() (format Format, view string, err error) {
+	value := strings.ToLower(strings.TrimSpace(f.format))
+	for _, v := range f.views {
+		if value == strings.ToLower(v.Name) {
+			return FormatNative, v.Name, nil
+		}
+	}
+	if format, err = ParseFormat(f.format); err != nil && len(f.views) > 0 {
+		names := make([]string, 0, len(Formats())+len(f.views))
+		for _, ff := range Formats() {
+			names = append(names, string(ff))
+		}
+		for _, v := range f.views {
+			names = append(names, v.Name)
+		}
+		return "", "", fmt.Errorf("unknown format %q (want %s)", f.format, strings.Join(names, ", "))
+	}
+	return format, "", err
+}
 
 // Options turns the parsed flags into Options; the caller adds what flags
 // do not carry (AWS config, logger, observer, product version, LookupEnv).
 func (f *Flags) Options() (Options, error) {
-	format, err := ParseFormat(f.format)
+	format, view, err := f.output()
 	if err != nil {
 		return Options{}, fmt.Errorf("--format: %w", err)
+	}
+	if view != "" {
+		for _, uri := range f.URIs() {
+			if isStdout(uri) {
+				return Options{}, fmt.Errorf("--format %s writes to stdout: it cannot share it with --sink %s", view, uri)
+			}
+		}
 	}
 	headers := http.Header{}
 	for _, h := range f.headers.Values() {
@@ -93,4 +149,13 @@ func (f *Flags) Options() (Options, error) {
 		HEC:         HECConfig{Token: SecretSource{Env: EnvHECToken, File: f.hecTokenFile}, Index: f.hecIndex, Sourcetype: f.hecSourcetype},
 		EventBridge: EventBridgeConfig{Source: f.ebSource, DetailType: f.ebDetailType},
 	}, nil
+}
+
+// isStdout reports whether a sink URI names stdout.
+func isStdout(uri string) bool {
+	if uri == "" || uri == "-" {
+		return true
+	}
+	_, kind, _, err := splitURI(uri, FormatNative)
+	return err == nil && kind == "stdout"
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -354,5 +355,60 @@ func TestFlags(t *testing.T) {
 	}
 	if _, err := f.Options(); err == nil {
 		t.Error("--format cef accepted")
+	}
+}
+
+// TestFlagsView: a command's own --format value (the backfill's table)
+// takes stdout: no default sink, no stdout sink, native for the others.
+func TestFlagsView(t *testing.T) {
+	table := View{Name: "table", Help: "a table for people on stdout"}
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		view    string
+		format  Format
+		uris    []string
+		wantErr string
+	}{
+		{name: "default", view: "", format: FormatNative, uris: []string{"stdout"}},
+		{name: "sink format", args: []string{"--format", "ocsf"}, format: FormatOCSF, uris: []string{"stdout"}},
+		{name: "view", args: []string{"--format", "table"}, view: "table", format: FormatNative},
+		{name: "view from the environment, any case", env: map[string]string{"SESSIONWATCH_FORMAT": "Table"}, view: "table", format: FormatNative},
+		{name: "view and a file sink", args: []string{"--format", "table", "--sink", "file:/tmp/f.jsonl"}, view: "table",
+			format: FormatNative, uris: []string{"file:/tmp/f.jsonl"}},
+		{name: "view and stdout", args: []string{"--format", "table", "--sink", "stdout"}, view: "table", wantErr: "cannot share it with --sink stdout"},
+		{name: "view and formatted stdout", args: []string{"--format", "table", "--sink", "ocsf+stdout"}, view: "table", wantErr: "cannot share"},
+		{name: "unknown", args: []string{"--format", "cef"}, wantErr: "want native, ocsf, asff, table"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			f := AddFlags(fs, "stdout", table)
+			if err := cli.Parse(fs, tt.args, testEnv(tt.env)); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.View(); got != tt.view {
+				t.Errorf("View() = %q, want %q", got, tt.view)
+			}
+			o, err := f.Options()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Options() error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Format != tt.format || !slices.Equal(f.URIs(), tt.uris) {
+				t.Errorf("format %q URIs %q, want %q %q", o.Format, f.URIs(), tt.format, tt.uris)
+			}
+		})
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	AddFlags(fs, "stdout", table)
+	if usage := fs.Lookup("format").Usage; !strings.Contains(usage, "table: a table for people on stdout") {
+		t.Errorf("--format usage does not describe the view: %s", usage)
 	}
 }

@@ -32,6 +32,8 @@ func run() error {
 	archive := flag.String("archive", "out/demo-trail", "folder for the trail archive")
 	events := flag.Int("events", 200, "in-scope events to generate")
 	seed := flag.Int64("seed", 42, "corpus seed")
+	days := flag.Int("days", 3, "days of events")
+	retention := flag.Duration("retention", 0, "the backfill's --session-retention: unverifiable events are placed just before it (default 90 days)")
 	flag.Parse()
 
 	ctx := context.Background()
@@ -40,8 +42,8 @@ func run() error {
 		return err
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	c, err := corpus.Generate(corpus.Config{Seed: *seed, Events: *events, Now: now, Window: 3 * 24 * time.Hour,
-		Accounts: []string{"111122223333", "444455556666"}, Regions: []string{"us-east-1", "eu-west-1"}, OutOfScope: 20})
+	c, err := corpus.Generate(corpus.Config{Seed: *seed, Events: *events, Now: now, Window: time.Duration(*days) * 24 * time.Hour,
+		Retention: *retention, Accounts: []string{"111122223333", "444455556666"}, Regions: []string{"us-east-1", "eu-west-1"}, OutOfScope: 20})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessionwatch/sessionwatch/internal/corpus"
+	"github.com/sessionwatch/sessionwatch/pkg/classify"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with testdata/name (go test -update rewrites it).
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// tableCorpus is a small corpus with every verdict, in one file; the
+// table's golden file is its rendering.
+func tableCorpus(t *testing.T) (*corpus.Corpus, string, string) {
+	t.Helper()
+	c, table := loadCorpus(t, corpus.Config{Seed: 13, Events: 40, Now: testNow, Window: 48 * time.Hour,
+		Retention: 3 * 24 * time.Hour, Accounts: twoAccounts, OutOfScope: 4})
+	path := filepath.Join(t.TempDir(), "trail.json")
+	if err := os.WriteFile(path, corpus.LogFile(c.All(), false), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return c, table, path
+}
+
+// TestBackfillTable: --format table prints the findings sorted by time
+// with the summary and tracked rate under it, and no JSON; without a
+// terminal there is no colour, NO_COLOR or not.
+func TestBackfillTable(t *testing.T) {
+	c, table, path := tableCorpus(t)
+	base := append([]string{"--source", "file:" + path, "--table", table, "--session-retention", "3d"}, window(c)...)
+	args := append(slices.Clone(base), "--format", "table")
+	for _, tt := range []struct {
+		name string
+		args []string
+		vars map[string]string
+	}{
+		{"not a terminal", args, nil},
+		{"not a terminal, NO_COLOR", args, map[string]string{"NO_COLOR": "1"}},
+		{"from SESSIONWATCH_FORMAT", base, map[string]string{"SESSIONWATCH_FORMAT": "table"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runRaw(tt.vars, tt.args...)
+			if code != exitFindings {
+				t.Fatalf("exit %d; stderr:\n%s", code, stderr)
+			}
+			if strings.Contains(stdout, "\x1b") {
+				t.Error("colour on a stdout that is not a terminal")
+			}
+			if strings.Contains(stdout, `"schema"`) {
+				t.Error("JSON findings on stdout with --format table")
+			}
+			// The source's path is a temporary folder: the golden file
+			// says TRAIL instead.
+			golden(t, "table.golden", []byte(strings.ReplaceAll(stdout, path, "TRAIL")))
+			checkTableRows(t, c, stdout)
+			if !strings.Contains(stderr, "sessionwatch backfill summary") {
+				t.Errorf("no summary on stderr:\n%s", stderr)
+			}
+		})
+	}
+	t.Run("with a file sink", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "findings.jsonl")
+		code, stdout, stderr := runRaw(nil, append(args, "--sink", "file:"+out)...)
+		if code != exitFindings {
+			t.Fatalf("exit %d; stderr:\n%s", code, stderr)
+		}
+		golden(t, "table.golden", []byte(strings.ReplaceAll(stdout, path, "TRAIL")))
+		if got := readFindings(t, out); len(got) != len(c.Findings()) {
+			t.Errorf("%d findings in the file sink, want %d", len(got), len(c.Findings()))
+		}
+	})
+	t.Run("stdout sink refused", func(t *testing.T) {
+		code, _, stderr := runRaw(nil, append(args, "--sink", "stdout")...)
+		if code != exitError || !strings.Contains(stderr, "--format table writes to stdout") {
+			t.Errorf("exit %d; stderr:\n%s", code, stderr)
+		}
+	})
+}
+
+// checkTableRows: one row per expected finding, in time order.
+func checkTableRows(t *testing.T, c *corpus.Corpus, stdout string) {
+	t.Helper()
+	row := regexp.MustCompile(`^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)  ([a-z_]+) `)
+	var times []string
+	verdicts := map[classify.Verdict]int{}
+	for line := range strings.Lines(stdout) {
+		if m := row.FindStringSubmatch(line); m != nil {
+			times = append(times, m[1])
+			verdicts[classify.Verdict(m[2])]++
+		}
+	}
+	want := map[classify.Verdict]int{}
+	for _, ev := range c.Findings() {
+		want[ev.Expected]++
+	}
+	if len(times) != len(c.Findings()) {
+		t.Errorf("%d rows, want %d findings", len(times), len(c.Findings()))
+	}
+	for v, n := range want {
+		if verdicts[v] != n {
+			t.Errorf("%d %s rows, want %d", verdicts[v], v, n)
+		}
+	}
+	for i := 1; i < len(times); i++ {
+		if times[i] < times[i-1] {
+			t.Errorf("row %d (%s) is before row %d (%s)", i+1, times[i], i, times[i-1])
+		}
+	}
+	if !strings.Contains(stdout, "  tracked rate    ") || !strings.Contains(stdout, "TIME  ") {
+		t.Errorf("no header or no tracked rate:\n%s", stdout)
+	}
+}
+
+// TestBackfillTableColour runs the table on a terminal (a pseudo-terminal):
+// coloured, unless NO_COLOR is set (any value but empty) or TERM is dumb;
+// without the colour codes it is the same table.
+func TestBackfillTableColour(t *testing.T) {
+	c, table, path := tableCorpus(t)
+	args := append([]string{"--source", "file:" + path, "--table", table, "--session-retention", "3d", "--format", "table"}, window(c)...)
+	plain, err := os.ReadFile(filepath.Join("testdata", "table.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ansi := regexp.MustCompile("\x1b\\[[0-9;]*m")
+	for _, tt := range []struct {
+		name   string
+		vars   map[string]string
+		colour bool
+	}{
+		{"terminal", map[string]string{"TERM": "xterm-256color"}, true},
+		{"terminal, NO_COLOR", map[string]string{"TERM": "xterm-256color", "NO_COLOR": "1"}, false},
+		{"terminal, empty NO_COLOR", map[string]string{"TERM": "xterm-256color", "NO_COLOR": ""}, true},
+		{"terminal, TERM=dumb", map[string]string{"TERM": "dumb"}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tty := openPTY(t)
+			var stderr bytes.Buffer
+			lookup := func(k string) (string, bool) { v, ok := tt.vars[k]; return v, ok }
+			code := run(context.Background(), args, env{stdout: tty.slave, stderr: &stderr, lookupEnv: lookup, now: func() time.Time { return testNow }})
+			out := tty.output(t)
+			if code != exitFindings {
+				t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+			}
+			if got := strings.Contains(out, "\x1b["); got != tt.colour {
+				t.Errorf("colour %v, want %v", got, tt.colour)
+			}
+			// The terminal turns \n into \r\n.
+			text := strings.ReplaceAll(ansi.ReplaceAllString(out, ""), "\r\n", "\n")
+			if text != strings.ReplaceAll(string(plain), "TRAIL", path) {
+				t.Errorf("without its colours the table differs from testdata/table.golden:\n%s", text)
+			}
+		})
+	}
+}
