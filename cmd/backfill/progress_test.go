@@ -3,32 +3,14 @@ package main
 import (
 	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
 
+	"github.com/sessionwatch/sessionwatch/internal/testenv"
 	"github.com/sessionwatch/sessionwatch/pkg/source"
 )
-
-// lockedBuffer is written by the progress display and read by the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestProgressDrawsEachStream draws the bars as a terminal would see them:
 // one line per stream with its events, pages, rate and ETA; log lines go
@@ -36,7 +18,7 @@ func (b *lockedBuffer) String() string {
 func TestProgressDrawsEachStream(t *testing.T) {
 	var stats source.Stats
 	east, west := stats.NewStream("us-east-1"), stats.NewStream("eu-west-1")
-	var out lockedBuffer
+	var out testenv.LockedBuffer
 	logs := &switchWriter{w: &out}
 	pr := newProgress(&out, &stats, logs, mpb.ForceTTY(), mpb.WithAutoRefresh())
 	east.Events.Add(150)

@@ -13,28 +13,14 @@ import (
 	"time"
 
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
+	"github.com/sessionwatch/sessionwatch/internal/golden"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // golden compares got with testdata/name (go test -update rewrites it).
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
+func checkGolden(t *testing.T, name string, got []byte) { golden.Check(t, name, got, *update) }
 
 // tableCorpus is a small corpus with every verdict, in one file; the
 // table's golden file is its rendering.
@@ -78,7 +64,7 @@ func TestBackfillTable(t *testing.T) {
 			}
 			// The source's path is a temporary folder: the golden file
 			// says TRAIL instead.
-			golden(t, "table.golden", []byte(strings.ReplaceAll(stdout, path, "TRAIL")))
+			checkGolden(t, "table.golden", []byte(strings.ReplaceAll(stdout, path, "TRAIL")))
 			checkTableRows(t, c, stdout)
 			if !strings.Contains(stderr, "sessionwatch backfill summary") {
 				t.Errorf("no summary on stderr:\n%s", stderr)
@@ -91,7 +77,7 @@ func TestBackfillTable(t *testing.T) {
 		if code != exitFindings {
 			t.Fatalf("exit %d; stderr:\n%s", code, stderr)
 		}
-		golden(t, "table.golden", []byte(strings.ReplaceAll(stdout, path, "TRAIL")))
+		checkGolden(t, "table.golden", []byte(strings.ReplaceAll(stdout, path, "TRAIL")))
 		if got := readFindings(t, out); len(got) != len(c.Findings()) {
 			t.Errorf("%d findings in the file sink, want %d", len(got), len(c.Findings()))
 		}

@@ -221,7 +221,7 @@ func TestLambdaHandlerReportsPartialBatchFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := &pickySink{reject: "ev-sink"}
-	var logs lockedBuffer
+	var logs testenv.LockedBuffer
 	log := zerolog.New(&logs)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -404,7 +404,7 @@ func TestLambdaBinaryUnderTheRuntimeAPI(t *testing.T) {
 		"SESSIONWATCH_TABLE="+table, "SESSIONWATCH_SINK=file:"+findings, "SESSIONWATCH_ORPHAN_GRACE=120s",
 		"SESSIONWATCH_EVENT_NAMES="+strings.Join(cloudtrail.DefaultEventNames(), ","), "SESSIONWATCH_LOG_LEVEL=info",
 	)
-	stderr := &lockedBuffer{}
+	stderr := &testenv.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

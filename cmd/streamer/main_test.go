@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -129,26 +128,9 @@ func TestBadFlagsExit2(t *testing.T) {
 type process struct {
 	cmd     *exec.Cmd
 	metrics string // base URL of the ops server
-	stderr  *lockedBuffer
+	stderr  *testenv.LockedBuffer
 	exited  chan struct{}
 	err     error
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -168,7 +150,7 @@ func startProcess(t *testing.T, table string, args ...string) *process {
 	addr := freeAddr(t)
 	cmd := exec.Command(binary, append([]string{"--metrics-addr", addr}, args...)...)
 	cmd.Env = append(os.Environ(), "SESSIONWATCH_TABLE="+table)
-	p := &process{cmd: cmd, metrics: "http://" + addr, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &process{cmd: cmd, metrics: "http://" + addr, stderr: &testenv.LockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = io.Discard, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

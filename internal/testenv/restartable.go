@@ -24,7 +24,7 @@ type Dynalite struct {
 	cli    string
 	port   int
 	dir    string
-	output lockedBuffer
+	output LockedBuffer
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd

@@ -174,7 +174,7 @@ func StartDynalite(t testing.TB) (endpoint string, stop func()) {
 	if err != nil {
 		t.Fatalf("find a free port: %v", err)
 	}
-	var output lockedBuffer
+	var output LockedBuffer
 	cmd := exec.Command(node, cli, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
 	cmd.Stdout, cmd.Stderr = &output, &output
@@ -252,20 +252,20 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// lockedBuffer collects a child's output, written from exec's copying
-// goroutines and read by the test.
-type lockedBuffer struct {
+// LockedBuffer collects output written from other goroutines (a child's
+// output copied by exec, a progress display) for the test to read.
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sessionwatch/sessionwatch/internal/golden"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 )
@@ -51,22 +52,8 @@ func tableSummary() Summary {
 	}
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
+// golden compares got with testdata/name (go test -update rewrites it).
+func checkGolden(t *testing.T, name string, got []byte) { golden.Check(t, name, got, *update) }
 
 var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
 
@@ -75,7 +62,7 @@ func TestWriteTableGolden(t *testing.T) {
 	if err := WriteTable(&plain, tableFindings(), tableSummary(), TableOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "table.golden", plain.Bytes())
+	checkGolden(t, "table.golden", plain.Bytes())
 
 	// No colour: no escape sequence at all, even with one in the data.
 	if bytes.ContainsRune(plain.Bytes(), 0x1b) || bytes.ContainsRune(plain.Bytes(), '\u202e') || bytes.ContainsRune(plain.Bytes(), 0x07) {
