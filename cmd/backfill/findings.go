@@ -25,9 +25,6 @@ func findingsOptions(o options, set map[string]bool) (options, error) {
 	if o.view != viewTable && o.reportPath == "" {
 		return o, errors.New("--source findings: renders findings for people: give --report FILE.html or --format table")
 	}
-	if o.filter.HasProfile() {
-		return o, errors.New("--profile does not apply to --source findings: a finding does not carry its session's profile (filter a backfill of the events instead)")
-	}
 	for _, name := range []string{"sink", "checkpoint", "regions", "accounts", "assume-role-name"} {
 		if set[name] {
 			return o, fmt.Errorf("--%s does not apply to --source findings: (the file is read and rendered, nothing is sent)", name)

@@ -203,9 +203,6 @@ func drain(errs <-chan error) []error {
 // fromFile renders a findings file, as `backfill --source findings:PATH`
 // would: findings only, redeliveries counted once.
 func fromFile(path string, flt *report.Filter, maxRows int) (report.Summary, []sink.Finding, error) {
-	if flt.HasProfile() {
-		return report.Summary{}, nil, errors.New("--profile needs the session table: a findings file carries no profile")
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return report.Summary{}, nil, err

@@ -32,9 +32,9 @@ type FilterConfig struct {
 	Roles []string
 	// Principals match the caller's ARN or its principal id.
 	Principals []string
-	// Profiles match the broker profile of the session the event matched.
-	// It is known only after the session lookup (KeepResult), and never
-	// from a findings file, whose findings carry no profile.
+	// Profiles match the broker profile of the session the event matched:
+	// known only after the session lookup (KeepResult), or from a finding's
+	// session (KeepFinding).
 	Profiles []string
 }
 
@@ -77,10 +77,6 @@ func (f *Filter) Empty() bool {
 	return f == nil || len(f.accounts)+len(f.roles)+len(f.principals)+len(f.profiles) == 0
 }
 
-// HasProfile reports whether a profile filter is set. A run reading a
-// findings file must refuse it: a finding carries no profile.
-func (f *Filter) HasProfile() bool { return f != nil && len(f.profiles) > 0 }
-
 // KeepEvent applies the account, role and principal filters to an event
 // before classification, counting a drop.
 func (f *Filter) KeepEvent(ev *cloudtrail.Event) bool {
@@ -90,14 +86,21 @@ func (f *Filter) KeepEvent(ev *cloudtrail.Event) bool {
 	return f.keep(ev.Account, ev.TargetRoleARN, ev.Caller.ARN, ev.Caller.PrincipalID)
 }
 
-// KeepFinding applies the account, role and principal filters to a finding
-// (a findings file), counting a drop. The profile filter is not applied:
-// see HasProfile.
+// KeepFinding applies every filter to a finding (a findings file),
+// counting a drop. The profile is that of the finding's session, as for
+// KeepResult: a finding without one never passes a profile filter.
 func (f *Filter) KeepFinding(fd *sink.Finding) bool {
 	if f == nil {
 		return true
 	}
-	return f.keep(fd.Event.Account, fd.Target.RoleARN, fd.Principal.ARN, fd.Principal.PrincipalID)
+	if !f.keep(fd.Event.Account, fd.Target.RoleARN, fd.Principal.ARN, fd.Principal.PrincipalID) {
+		return false
+	}
+	if len(f.profiles) == 0 || (fd.Session != nil && f.profiles.match(fd.Session.Profile)) {
+		return true
+	}
+	f.dropped[3].Add(1)
+	return false
 }
 
 func (f *Filter) keep(account, role, callerARN, principalID string) bool {

@@ -97,9 +97,6 @@ func TestFilterProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !f.HasProfile() {
-		t.Error("HasProfile() = false")
-	}
 	results := []classify.Result{
 		{Verdict: classify.Tracked, Session: &sessions.Session{ID: "s1", Profile: "prod-admin"}},
 		{Verdict: classify.Revoked, Session: &sessions.Session{ID: "s2", Profile: "PROD-readonly"}},
@@ -124,12 +121,37 @@ func TestFilterProfile(t *testing.T) {
 
 	var none *Filter
 	if !none.KeepResult(results[5]) || !none.KeepEvent(testEvents()[0]) || !none.KeepFinding(&sink.Finding{}) ||
-		!none.Empty() || none.HasProfile() || len(none.Dropped()) != 0 || len(none.Describe()) != 0 {
+		!none.Empty() || len(none.Dropped()) != 0 || len(none.Describe()) != 0 {
 		t.Error("a nil *Filter must keep everything")
 	}
 	noProfile, _ := NewFilter(FilterConfig{Roles: []string{"*"}})
 	if !noProfile.KeepResult(results[5]) {
 		t.Error("without --profile, KeepResult must keep everything")
+	}
+
+	// A finding read back from a file: the profile of its session, as for
+	// KeepResult; a finding without a session never passes.
+	ff, err := NewFilter(FilterConfig{Profiles: []string{"prod-*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	findings := []sink.Finding{
+		{FindingID: "f1", Category: classify.Revoked, Session: &sink.SessionInfo{ID: "s1", Profile: "prod-admin"}},
+		{FindingID: "f2", Category: classify.Expired, Session: &sink.SessionInfo{ID: "s2", Profile: "dev"}},
+		{FindingID: "f3", Category: classify.Expired, Session: &sink.SessionInfo{ID: "s3"}}, // written before findings carried it
+		{FindingID: "f4", Category: classify.Orphaned},
+	}
+	var keptFindings []string
+	for i := range findings {
+		if ff.KeepFinding(&findings[i]) {
+			keptFindings = append(keptFindings, findings[i].FindingID)
+		}
+	}
+	if got := strings.Join(keptFindings, ","); got != "f1" {
+		t.Errorf("findings kept %s, want f1", got)
+	}
+	if got := ff.Dropped(); !maps.Equal(got, map[string]int{FilterProfile: 3}) {
+		t.Errorf("findings: Dropped() = %v", got)
 	}
 }
 

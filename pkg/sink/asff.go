@@ -199,6 +199,7 @@ func asffProductFields(f *Finding) map[string]string {
 	if f.Session != nil {
 		put("session_id", f.Session.ID)
 		put("session_status", f.Session.Status)
+		put("session_profile", f.Session.Profile)
 	}
 	return m
 }

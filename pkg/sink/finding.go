@@ -84,6 +84,7 @@ type SessionInfo struct {
 	ID        string     `json:"id"`
 	User      string     `json:"user"`
 	Status    string     `json:"status"`
+	Profile   string     `json:"profile,omitempty"` // the broker profile the session was issued for
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
@@ -139,7 +140,7 @@ func NewFinding(ev *cloudtrail.Event, r classify.Result, detector Detector, dete
 }
 
 func sessionInfo(s *sessions.Session) *SessionInfo {
-	info := &SessionInfo{ID: s.ID, User: s.User, Status: s.Status}
+	info := &SessionInfo{ID: s.ID, User: s.User, Status: s.Status, Profile: s.Profile}
 	if !s.StartedAt.IsZero() {
 		t := s.StartedAt.UTC()
 		info.StartedAt = &t

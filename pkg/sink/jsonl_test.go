@@ -31,7 +31,7 @@ func fixedFinding() Finding {
 		TargetRoleARN: "arn:aws:iam::111122223333:role/Admin", RoleSessionName: "alice",
 		AssumedRoleARN: "arn:aws:sts::111122223333:assumed-role/Admin/alice", AccessKeyID: "ASIAEXAMPLEISSUED",
 	}
-	s := &sessions.Session{ID: "sess-1", User: "alice", Status: sessions.StatusRevoked, StartedAt: t.Add(-time.Hour), ExpiresAt: t.Add(time.Hour), UpdatedAt: t.Add(-time.Minute)}
+	s := &sessions.Session{ID: "sess-1", User: "alice", Profile: "prod-admin", Status: sessions.StatusRevoked, StartedAt: t.Add(-time.Hour), ExpiresAt: t.Add(time.Hour), UpdatedAt: t.Add(-time.Minute)}
 	r := classify.Result{
 		Verdict: classify.Revoked, Severity: classify.SeverityCritical, Reason: "session sess-1 of \"alice\" was revoked",
 		FindingID: classify.FindingID(ev.DedupKey(), classify.Revoked), Session: s,
@@ -82,7 +82,7 @@ func TestNativeFieldNames(t *testing.T) {
 		"principal":       {"type", "arn", "principal_id", "account_id", "access_key_id", "session_issuer_arn"},
 		"target":          {"role_arn", "role_session_name", "assumed_role_arn", "access_key_id"},
 		"source_identity": {"value", "origin", "user", "marker", "request_id"},
-		"session":         {"id", "user", "status", "started_at", "expires_at"},
+		"session":         {"id", "user", "status", "profile", "started_at", "expires_at"},
 	}
 	for obj, fields := range want {
 		got := m
