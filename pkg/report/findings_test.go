@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ import (
 )
 
 // writeNative renders findings as the file sink does.
-func writeNative(t *testing.T, fs []sink.Finding) []byte {
+func writeNative(t testing.TB, fs []sink.Finding) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := sink.NewWriter("test", &buf)
@@ -85,4 +86,41 @@ func TestReadFindingsLineTooLong(t *testing.T) {
 	if n != 1 || !errors.As(last, &le) || le.Line != 2 {
 		t.Errorf("read %d, last error %v", n, last)
 	}
+}
+
+// FuzzReadFindings: any input, plain or gzipped, yields findings and line
+// errors without panicking; every finding it yields has the schema, an id
+// and an event time, and reads back the same once written again.
+func FuzzReadFindings(f *testing.F) {
+	f.Add(writeNative(f, tableFindings()))
+	f.Add([]byte(`{"schema":"sessionwatch.finding/v1","finding_id":"x","event":{"time":"2026-11-27T00:00:00Z"}}` + "\n\n" + `{"hello":"world"}`))
+	f.Add([]byte(`{"schema":"sessionwatch.finding/v1","finding_id":"x","event":null,"session":null}`))
+	f.Add([]byte{0x1f, 0x8b, 0x08})
+	f.Fuzz(func(t *testing.T, input []byte) {
+		for fd, err := range ReadFindings(bytes.NewReader(input)) {
+			if err != nil {
+				continue
+			}
+			if fd.Schema != sink.Schema || fd.FindingID == "" || fd.Event.Time.IsZero() {
+				t.Fatalf("yielded an invalid finding: %+v", fd)
+			}
+			b, err := json.Marshal(fd)
+			if err != nil {
+				t.Fatalf("a finding read does not marshal: %v", err)
+			}
+			n := 0
+			for again, err := range ReadFindings(bytes.NewReader(b)) {
+				if err != nil {
+					t.Fatalf("a finding written again does not read back: %v\n%s", err, b)
+				}
+				if again.FindingID != fd.FindingID || !again.Event.Time.Equal(fd.Event.Time) {
+					t.Fatalf("read back %q at %v, want %q at %v", again.FindingID, again.Event.Time, fd.FindingID, fd.Event.Time)
+				}
+				n++
+			}
+			if n != 1 {
+				t.Fatalf("read back %d findings, want 1", n)
+			}
+		}
+	})
 }

@@ -120,3 +120,49 @@ func TestUnmarshalItem(t *testing.T) {
 		}
 	}
 }
+
+// FuzzUnmarshalItem: whatever a table item holds (strings, numbers or other
+// types where strings belong, times in any shape), UnmarshalItem does not
+// panic, never takes a session without both times for one that covers
+// anything, and a well-formed session survives MarshalItem unchanged.
+func FuzzUnmarshalItem(f *testing.F) {
+	f.Add("s1", "alice.smith@corp", "revoked", "2026-11-20T09:00:00Z", "2026-11-20T11:00:00.5Z", "2026-11-20T10:00:00Z", "1795168802", byte(0))
+	f.Add("", "", "", "", "not a time", "2026-13-40T00:00:00Z", "1.7e9", byte(0xff))
+	f.Fuzz(func(t *testing.T, id, user, status, started, expires, updated, ttl string, kinds byte) {
+		// Each bit of kinds puts a number where a string belongs (or the
+		// reverse, for ttl), as a hand-edited item might.
+		val := func(bit int, v string) types.AttributeValue {
+			if kinds&(1<<bit) != 0 {
+				return &types.AttributeValueMemberN{Value: v}
+			}
+			return &types.AttributeValueMemberS{Value: v}
+		}
+		item := map[string]types.AttributeValue{
+			AttrID: val(0, id), AttrUser: val(1, user), AttrStatus: val(2, status),
+			AttrStartedAt: val(3, started), AttrExpiresAt: val(4, expires), AttrUpdatedAt: val(5, updated),
+		}
+		if kinds&(1<<6) != 0 {
+			item[AttrTTL] = &types.AttributeValueMemberS{Value: ttl}
+		} else {
+			item[AttrTTL] = &types.AttributeValueMemberN{Value: ttl}
+		}
+		if kinds&(1<<7) != 0 {
+			item[AttrProfile] = &types.AttributeValueMemberNULL{Value: true}
+		}
+		s := UnmarshalItem(item)
+		if (s.StartedAt.IsZero() || s.ExpiresAt.IsZero()) && s.Covers(time.Now(), time.Hour) {
+			t.Fatalf("a session without both times covers now: %+v", s)
+		}
+		if s.StartedAt.IsZero() && !slices.Contains(s.Malformed, AttrStartedAt) {
+			t.Fatalf("started_at missing but not reported malformed: %+v", s)
+		}
+		if len(s.Malformed) > 0 {
+			return
+		}
+		back := UnmarshalItem(MarshalItem(s))
+		if back.ID != s.ID || back.User != s.User || back.Status != s.Status || back.TTL != s.TTL ||
+			!back.StartedAt.Equal(s.StartedAt) || !back.ExpiresAt.Equal(s.ExpiresAt) || !back.UpdatedAt.Equal(s.UpdatedAt) || len(back.Malformed) > 0 {
+			t.Fatalf("round trip changed the session:\n got %+v\nwant %+v", back, s)
+		}
+	})
+}
