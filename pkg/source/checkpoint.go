@@ -94,6 +94,11 @@ func OpenCheckpoint(path, source string, since, until time.Time) (*Checkpoint, e
 	if old.Complete {
 		return c, nil
 	}
+	// A window that cannot be right (a hand-edited or damaged file) would
+	// resume into reading nothing and report success: refuse it.
+	if old.Since.IsZero() || !old.Since.Before(old.Until) {
+		return nil, fmt.Errorf("checkpoint %s: window %v to %v is empty or unset; remove the file to start again", path, old.Since, old.Until)
+	}
 	c.state, c.resumed = old, true
 	return c, nil
 }

@@ -218,3 +218,31 @@ func TestLookupResumesAtTheSecond(t *testing.T) {
 		t.Error("no call counted")
 	}
 }
+
+// FuzzOpenCheckpoint: a checkpoint file of any content is either refused
+// or opened with a window that reads something; the accessors never panic.
+func FuzzOpenCheckpoint(f *testing.F) {
+	f.Add([]byte(`{"version":1,"source":"lookup","since":"2026-11-01T00:00:00Z","until":"2026-11-02T00:00:00Z","lookups":{"111122223333/us-east-1/AssumeRole":{"oldest":"2026-11-01T12:00:00Z","ids_at_oldest":["a"]}},"keys":{"done_through":"k","done":["z"]}}`))
+	f.Add([]byte(`{"version":1,"source":"lookup","since":"2026-11-02T00:00:00Z","until":"2026-11-01T00:00:00Z"}`))
+	f.Add([]byte(`{"version":1,"source":"lookup","lookups":{"x":null},"keys":null}`))
+	f.Add([]byte(`not json`))
+	since, until := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, content []byte) {
+		path := filepath.Join(t.TempDir(), "checkpoint.json")
+		if err := os.WriteFile(path, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cp, err := OpenCheckpoint(path, "lookup", since, until)
+		if err != nil {
+			return
+		}
+		s, u := cp.Window()
+		if s.IsZero() || !s.Before(u) {
+			t.Fatalf("opened with window %v to %v", s, u)
+		}
+		_ = cp.Lookup("111122223333/us-east-1/AssumeRole")
+		_, _ = cp.Keys()
+		cp.SetLookup("x", LookupPosition{})
+		cp.SetKeys("k", []string{"b", "a"})
+	})
+}
