@@ -179,33 +179,48 @@ func (m *Matcher) usesUserTime() bool {
 // exactFromUserLists returns the sessions with q's SourceIdentity found in
 // the cached session lists of q.User and its raw names.
 func (m *Matcher) exactFromUserLists(ctx context.Context, q Query) ([]Session, error) {
-	var found []Session
-	read := func(name string) error {
+	var (
+		found []Session
+		tried []string
+	)
+	err := m.eachUserName(ctx, q.User, &tried, func(name string) error {
 		e, err := m.sessions.ByUser(ctx, name, m.cfg.PositiveTTL)
 		if err != nil {
 			return err
 		}
 		found = append(found, e.withSourceIdentity(q.SourceIdentity)...)
 		return nil
-	}
-	// The sanitised name first, as userTime does: it is the raw name for
-	// most users.
-	if err := read(q.User); err != nil {
-		return nil, err
-	}
-	raw, err := m.users.RawNames(ctx, q.User)
+	})
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range raw {
-		if name == q.User {
-			continue
+	return found, nil
+}
+
+// eachUserName calls visit for the sanitised user (the raw name of most
+// users, so it goes first) and then for each raw name the directory maps it
+// to, skipping names already in tried and adding the rest to it.
+func (m *Matcher) eachUserName(ctx context.Context, user string, tried *[]string, visit func(name string) error) error {
+	once := func(name string) error {
+		if slices.Contains(*tried, name) { // a user has a handful of raw names at most
+			return nil
 		}
-		if err := read(name); err != nil {
-			return nil, err
+		*tried = append(*tried, name)
+		return visit(name)
+	}
+	if err := once(user); err != nil {
+		return err
+	}
+	raw, err := m.users.RawNames(ctx, user)
+	if err != nil {
+		return err
+	}
+	for _, name := range raw {
+		if err := once(name); err != nil {
+			return err
 		}
 	}
-	return found, nil
+	return nil
 }
 
 func (m *Matcher) userTime(ctx context.Context, q Query) ([]Session, error) {
@@ -217,52 +232,38 @@ func (m *Matcher) userTime(ctx context.Context, q Query) ([]Session, error) {
 	covering := func(e Entry) []Session { return e.covering(q.At, m.cfg.ClockSkew) }
 	var (
 		found []Session
-		tried []string        // a user has a handful of raw names at most
+		tried []string
 		ids   map[string]bool // of found, once a second name adds sessions
 	)
-	tryNames := func(names []string) error {
-		for _, name := range names {
-			if slices.Contains(tried, name) {
-				continue
+	readName := func(name string) error {
+		read := func(ctx context.Context, maxAge time.Duration) (Entry, error) {
+			return m.sessions.ByUser(ctx, name, maxAge)
+		}
+		matches, err := m.cached(ctx, q.Fresh, read, covering)
+		if err != nil {
+			return err
+		}
+		if len(found) == 0 {
+			found = matches
+			return nil
+		}
+		// Two raw names never share a session, but be sure.
+		if ids == nil && len(matches) > 0 {
+			ids = make(map[string]bool, len(found)+len(matches))
+			for _, s := range found {
+				ids[s.ID] = true
 			}
-			tried = append(tried, name)
-			read := func(ctx context.Context, maxAge time.Duration) (Entry, error) {
-				return m.sessions.ByUser(ctx, name, maxAge)
-			}
-			matches, err := m.cached(ctx, q.Fresh, read, covering)
-			if err != nil {
-				return err
-			}
-			if len(found) == 0 {
-				found = matches
-				continue
-			}
-			// Two raw names never share a session, but be sure.
-			if ids == nil && len(matches) > 0 {
-				ids = make(map[string]bool, len(found)+len(matches))
-				for _, s := range found {
-					ids[s.ID] = true
-				}
-			}
-			for _, s := range matches {
-				if !ids[s.ID] {
-					ids[s.ID] = true
-					found = append(found, s)
-				}
+		}
+		for _, s := range matches {
+			if !ids[s.ID] {
+				ids[s.ID] = true
+				found = append(found, s)
 			}
 		}
 		return nil
 	}
 
-	// The sanitised name first: it is the raw name for most users.
-	if err := tryNames([]string{q.User}); err != nil {
-		return nil, err
-	}
-	raw, err := m.users.RawNames(ctx, q.User)
-	if err != nil {
-		return nil, err
-	}
-	if err := tryNames(raw); err != nil {
+	if err := m.eachUserName(ctx, q.User, &tried, readName); err != nil {
 		return nil, err
 	}
 	if len(found) > 0 {
@@ -277,10 +278,7 @@ func (m *Matcher) userTime(ctx context.Context, q Query) ([]Session, error) {
 	if !refreshed {
 		return nil, nil
 	}
-	if raw, err = m.users.RawNames(ctx, q.User); err != nil {
-		return nil, err
-	}
-	if err := tryNames(raw); err != nil {
+	if err := m.eachUserName(ctx, q.User, &tried, readName); err != nil {
 		return nil, err
 	}
 	return found, nil
