@@ -75,21 +75,16 @@ func main() {
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a 10 s CPU profile of the streamer (from its /debug/pprof, taken 3 s into each run) to this path; runs after the first add -N")
 	flag.Parse()
 	o.args = flag.Args() // extra streamer flags, appended after the defaults
-	if *queryTable != "" {
-		if err := printQueryCPU(context.Background(), *queryTable); err != nil {
-			fmt.Fprintf(os.Stderr, "streamerload: %v\n", err)
-			os.Exit(1)
-		}
-		return
+	var err error
+	switch ctx := context.Background(); {
+	case *queryTable != "":
+		err = printQueryCPU(ctx, *queryTable)
+	case *floorQueue != "":
+		err = printSQSFloor(ctx, *floorQueue)
+	default:
+		err = run(ctx, o)
 	}
-	if *floorQueue != "" {
-		if err := printSQSFloor(context.Background(), *floorQueue); err != nil {
-			fmt.Fprintf(os.Stderr, "streamerload: %v\n", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if err := run(context.Background(), o); err != nil {
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "streamerload: %v\n", err)
 		os.Exit(1)
 	}
