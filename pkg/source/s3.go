@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -365,8 +366,10 @@ type keyTracker struct {
 	earlier map[string]bool // done past through by the run resumed
 }
 
+// newKeyTracker copies done: the lister goes on reading the caller's map
+// while finish, on another goroutine, prunes the copy.
 func newKeyTracker(cp *Checkpoint, through string, done map[string]bool) *keyTracker {
-	return &keyTracker{cp: cp, seq: newSequence[string](), through: through, earlier: done}
+	return &keyTracker{cp: cp, seq: newSequence[string](), through: through, earlier: maps.Clone(done)}
 }
 
 func (t *keyTracker) finish(k objectKey) {

@@ -116,7 +116,8 @@ func TestKeyTrackerKeepsEarlierKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The run resumed had finished k1 and k4 (k2, k3 not).
-	kt := newKeyTracker(cp, "k1", map[string]bool{"k4": true})
+	resumedDone := map[string]bool{"k4": true}
+	kt := newKeyTracker(cp, "k1", resumedDone)
 	k2, k3 := objectKey{"k2", kt.seq.start()}, objectKey{"k3", kt.seq.start()}
 	kt.finish(k3)
 	if through, done := cp.Keys(); through != "k1" || !done["k3"] || !done["k4"] {
@@ -125,6 +126,12 @@ func TestKeyTrackerKeepsEarlierKeys(t *testing.T) {
 	kt.finish(k2)
 	if through, done := cp.Keys(); through != "k3" || len(done) != 1 || !done["k4"] {
 		t.Fatalf("after k2: %q %v", through, done)
+	}
+	// The lister reads the map it passed while keys finish on other
+	// goroutines: the tracker must prune a copy, never the caller's map.
+	kt.finish(objectKey{"k5", kt.seq.start()})
+	if !resumedDone["k4"] || len(resumedDone) != 1 {
+		t.Errorf("the caller's done map changed: %v", resumedDone)
 	}
 }
 
