@@ -64,36 +64,35 @@ const defaultCacheEntries = 512
 const orgAccounts = "org"
 
 type options struct {
-	source       string
-	sourceKind   string
-	table        string
-	since, until time.Time
-	sinks        []string
-	sinkOptions  sink.Options
-	retention    time.Duration
-	skew         time.Duration
-	strategies   []sessions.Strategy
-	accounts     []string
-	orgAccounts  bool
-	roleName     string
-	regions      []string
-	eventNames   []string
-	pattern      string
-	workers      int
-	cacheEntries int
-	downloads    int
-	region       string
-	s3PathStyle  bool
-	services     bool
-	checkpoint   string
-	quiet        bool
-	summaryJSON  string
-	failOn       classify.Severity
-	logLevel     zerolog.Level
-	awsProfile   string
-	filter       *report.Filter
-	view         string // viewTable, or "" for findings on the sinks
-	reportPath   string
+	source         string
+	sourceKind     string
+	table          string
+	since, until   time.Time
+	sinks          []string
+	sinkOptions    sink.Options
+	retention      time.Duration
+	skew           time.Duration
+	strategies     []sessions.Strategy
+	accounts       []string
+	orgAccounts    bool
+	roleName       string
+	regions        []string
+	eventNames     []string
+	classification cli.Classification
+	workers        int
+	cacheEntries   int
+	downloads      int
+	region         string
+	s3PathStyle    bool
+	checkpoint     string
+	quiet          bool
+	summaryJSON    string
+	failOn         classify.Severity
+	logLevel       zerolog.Level
+	awsProfile     string
+	filter         *report.Filter
+	view           string // viewTable, or "" for findings on the sinks
+	reportPath     string
 	// windowSet: --since or --until was given. A findings file is read
 	// whole unless one was.
 	windowSet bool
@@ -161,13 +160,12 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.StringVar(&o.summaryJSON, "summary-json", "", "also write the summary as JSON to this file")
 	fs.Var(cli.Duration{D: &o.retention}, "session-retention", "how long the store keeps a session; an unmatched event older than this is unverifiable, not orphaned")
 	fs.Var(cli.Duration{D: &o.skew}, "clock-skew", "tolerance in time comparisons")
-	fs.StringVar(&o.pattern, "source-identity-pattern", "", "SourceIdentity pattern with named groups user, marker, request_id (default: Sentinel's)")
+	classification := cli.AddClassificationFlags(fs)
 	fs.IntVar(&o.workers, "workers", 8, "events classified concurrently")
 	fs.IntVar(&o.cacheEntries, "cache-entries", defaultCacheEntries, "session lookups kept in memory, least recently used dropped first: bounds memory whatever the window")
 	fs.IntVar(&o.downloads, "downloads", source.DefaultDownloads, "log objects downloaded at once (s3 source)")
 	fs.StringVar(&o.region, "region", "", "AWS region of the session table and the AWS APIs (default: the SDK's configuration)")
 	fs.BoolVar(&o.s3PathStyle, "s3-path-style", false, "address the bucket in the path, not the host name (S3-compatible stores)")
-	fs.BoolVar(&o.services, "include-service-callers", false, "also classify AssumeRole calls made by AWS services (Lambda, ECS, EMR)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: backfill --table NAME [--source lookup|s3://BUCKET/PREFIX|file:PATH] [flags]\n")
 		fmt.Fprintf(fs.Output(), "       backfill --source findings:PATH (--report FILE.html | --format table) [flags]\n\n")
@@ -177,6 +175,7 @@ func parseOptions(args []string, e env) (options, error) {
 	if err := cli.Parse(fs, args, e.lookupEnv); err != nil {
 		return o, err
 	}
+	o.classification = *classification
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
@@ -359,7 +358,7 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 	if o.sourceKind == sourceLookup && len(o.regions) == 0 && awsCfg.Region != "" {
 		o.regions = []string{awsCfg.Region} // what the SDK is configured with
 	}
-	decoder := cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.eventNames, IncludeServiceCallers: o.services})
+	decoder := cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.eventNames, IncludeServiceCallers: o.classification.IncludeServiceCallers})
 	src, err := openSource(o, awsCfg, decoder, cp, log)
 	if err != nil {
 		return nil, nil, err
@@ -373,7 +372,7 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 	if err != nil {
 		return nil, nil, err
 	}
-	classifier, err := classify.New(finder, classify.Config{Pattern: o.pattern, Retention: o.retention, ClockSkew: o.skew, Now: e.now})
+	classifier, err := classify.New(finder, classify.Config{Pattern: o.classification.Pattern, Retention: o.retention, ClockSkew: o.skew, Now: e.now})
 	if err != nil {
 		return nil, nil, err
 	}

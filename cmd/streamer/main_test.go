@@ -61,7 +61,8 @@ func TestHelpShowsAnExampleAndTheVariables(t *testing.T) {
 		"Example:", "streamer --queue-url https://sqs.", "SESSIONWATCH_QUEUE_URL=", "SESSIONWATCH_MAX_IN_FLIGHT",
 		"-queue-url", "-table", "-sink", "-pollers", "-workers", "-max-in-flight", "-visibility-timeout",
 		"-orphan-grace", "-accounts", "-event-names", "-session-retention", "-metrics-addr",
-		"-shutdown-timeout", "-clock-skew", "-log-level", "(default 2m0s)", "(default 1000)",
+		"-shutdown-timeout", "-clock-skew", "-log-level", "-source-identity-pattern", "-include-service-callers",
+		"(default 2m0s)", "(default 1000)",
 	} {
 		if !strings.Contains(help, want) {
 			t.Errorf("--help lacks %q:\n%s", want, help)
@@ -73,21 +74,23 @@ func noEnv(string) (string, bool) { return "", false }
 
 func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 	vars := map[string]string{
-		"SESSIONWATCH_QUEUE_URL":          "https://sqs.eu-west-1.amazonaws.com/111122223333/q",
-		"SESSIONWATCH_TABLE":              "sessions",
-		"SESSIONWATCH_SINK":               "stdout,file:/tmp/f.jsonl",
-		"SESSIONWATCH_POLLERS":            "3",
-		"SESSIONWATCH_WORKERS":            "7",
-		"SESSIONWATCH_MAX_IN_FLIGHT":      "50",
-		"SESSIONWATCH_VISIBILITY_TIMEOUT": "45s",
-		"SESSIONWATCH_ORPHAN_GRACE":       "0",
-		"SESSIONWATCH_ACCOUNTS":           "111122223333,444455556666",
-		"SESSIONWATCH_EVENT_NAMES":        "AssumeRole,AssumeRoot",
-		"SESSIONWATCH_SESSION_RETENTION":  "7d",
-		"SESSIONWATCH_METRICS_ADDR":       "127.0.0.1:9999",
-		"SESSIONWATCH_SHUTDOWN_TIMEOUT":   "1m",
-		"SESSIONWATCH_CLOCK_SKEW":         "2m",
-		"SESSIONWATCH_LOG_LEVEL":          "debug",
+		"SESSIONWATCH_QUEUE_URL":               "https://sqs.eu-west-1.amazonaws.com/111122223333/q",
+		"SESSIONWATCH_TABLE":                   "sessions",
+		"SESSIONWATCH_SINK":                    "stdout,file:/tmp/f.jsonl",
+		"SESSIONWATCH_POLLERS":                 "3",
+		"SESSIONWATCH_WORKERS":                 "7",
+		"SESSIONWATCH_MAX_IN_FLIGHT":           "50",
+		"SESSIONWATCH_VISIBILITY_TIMEOUT":      "45s",
+		"SESSIONWATCH_ORPHAN_GRACE":            "0",
+		"SESSIONWATCH_ACCOUNTS":                "111122223333,444455556666",
+		"SESSIONWATCH_EVENT_NAMES":             "AssumeRole,AssumeRoot",
+		"SESSIONWATCH_SESSION_RETENTION":       "7d",
+		"SESSIONWATCH_METRICS_ADDR":            "127.0.0.1:9999",
+		"SESSIONWATCH_SHUTDOWN_TIMEOUT":        "1m",
+		"SESSIONWATCH_CLOCK_SKEW":              "2m",
+		"SESSIONWATCH_LOG_LEVEL":               "debug",
+		"SESSIONWATCH_SOURCE_IDENTITY_PATTERN": `^acme/(?P<user>[a-z]+)/(?P<marker>x)/(?P<request_id>[0-9a-f]{8})$`,
+		"SESSIONWATCH_INCLUDE_SERVICE_CALLERS": "true",
 	}
 	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
 	o, err := parseOptions(nil, env{stderr: io.Discard, lookupEnv: lookup})
@@ -99,7 +102,8 @@ func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 		s.Pollers != 3 || s.Workers != 7 || s.MaxInFlight != 50 || s.VisibilityTimeout != 45*time.Second || s.OrphanGrace != 0 ||
 		strings.Join(o.accounts, ",") != vars["SESSIONWATCH_ACCOUNTS"] || strings.Join(o.eventNames, ",") != "AssumeRole,AssumeRoot" ||
 		o.retention != 7*24*time.Hour || o.metricsAddr != "127.0.0.1:9999" || s.ShutdownTimeout != time.Minute ||
-		o.skew != 2*time.Minute || o.logLevel.String() != "debug" {
+		o.skew != 2*time.Minute || o.logLevel.String() != "debug" ||
+		o.classification.Pattern != vars["SESSIONWATCH_SOURCE_IDENTITY_PATTERN"] || !o.classification.IncludeServiceCallers {
 		t.Errorf("options from the environment: %+v", o)
 	}
 	// A flag wins over its variable.

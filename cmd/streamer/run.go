@@ -44,19 +44,20 @@ type env struct {
 }
 
 type options struct {
-	queueURL    string
-	table       string
-	sinks       []string
-	sinkOptions sink.Options
-	stream      streamer.Config
-	accounts    []string
-	eventNames  []string
-	retention   time.Duration
-	skew        time.Duration
-	metricsAddr string
-	pprof       bool
-	logLevel    zerolog.Level
-	lambda      bool // started by the Lambda runtime
+	queueURL       string
+	table          string
+	sinks          []string
+	sinkOptions    sink.Options
+	stream         streamer.Config
+	accounts       []string
+	eventNames     []string
+	retention      time.Duration
+	skew           time.Duration
+	metricsAddr    string
+	classification cli.Classification
+	pprof          bool
+	logLevel       zerolog.Level
+	lambda         bool // started by the Lambda runtime
 }
 
 const usageExample = `Example:
@@ -113,6 +114,7 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.BoolVar(&o.pprof, "pprof", false, "also serve Go's profiler at /debug/pprof/ on --metrics-addr (off by default: profiles can show event data)")
 	fs.Var(cli.Duration{D: &o.stream.ShutdownTimeout}, "shutdown-timeout", "on SIGTERM or SIGINT, exit within this long")
 	fs.Var(cli.Duration{D: &o.skew}, "clock-skew", "tolerance in time comparisons")
+	classification := cli.AddClassificationFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: streamer --queue-url URL --table NAME [flags]\n\n")
 		fs.PrintDefaults()
@@ -121,6 +123,7 @@ func parseOptions(args []string, e env) (options, error) {
 	if err := cli.Parse(fs, args, e.lookupEnv); err != nil {
 		return o, err
 	}
+	o.classification = *classification
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
@@ -213,7 +216,7 @@ func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger) (*p
 	if err != nil {
 		return nil, err
 	}
-	classifier, err := classify.New(p.finder, classify.Config{Retention: o.retention, ClockSkew: o.skew})
+	classifier, err := classify.New(p.finder, classify.Config{Pattern: o.classification.Pattern, Retention: o.retention, ClockSkew: o.skew})
 	if err != nil {
 		return nil, err
 	}
@@ -229,8 +232,9 @@ func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger) (*p
 		outs = append(outs, s)
 	}
 	p.deps = streamer.Deps{
-		Objects:    s3.NewFromConfig(awsCfg),
-		Decoder:    cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.eventNames}),
+		Objects: s3.NewFromConfig(awsCfg),
+		Decoder: cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.eventNames,
+			IncludeServiceCallers: o.classification.IncludeServiceCallers}),
 		Classifier: classifier,
 		Sinks:      outs,
 		Log:        log,

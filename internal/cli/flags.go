@@ -86,3 +86,23 @@ func CSV(s string) []string {
 	}
 	return out
 }
+
+// Classification holds the flags that decide how events are read and judged,
+// which the streamer and the backfill must share: the same event has to get
+// the same verdict (and finding_id) from both.
+type Classification struct {
+	// Pattern is the SourceIdentity pattern ("" for Sentinel's).
+	Pattern string
+	// IncludeServiceCallers classifies AssumeRole calls made by AWS
+	// services too.
+	IncludeServiceCallers bool
+}
+
+// AddClassificationFlags registers --source-identity-pattern and
+// --include-service-callers on fs.
+func AddClassificationFlags(fs *flag.FlagSet) *Classification {
+	c := &Classification{}
+	fs.StringVar(&c.Pattern, "source-identity-pattern", "", "SourceIdentity pattern with named groups user, marker, request_id (default: Sentinel's)")
+	fs.BoolVar(&c.IncludeServiceCallers, "include-service-callers", false, "also classify AssumeRole calls made by AWS services (Lambda, ECS, EMR)")
+	return c
+}
