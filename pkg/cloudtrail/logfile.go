@@ -2,7 +2,6 @@ package cloudtrail
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -105,28 +104,24 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 
 // Lines streams a JSON-lines file in which each line is any intake shape
 // (usually a bare record). Blank lines are skipped. Each yield carries the
-// 1-based line number.
+// 1-based line number. A line over MaxLineBytes yields an error and the
+// stream goes on; a read error ends it.
 func Lines(r io.Reader, d *Decoder) iter.Seq2[LineMessage, error] {
 	return func(yield func(LineMessage, error) bool) {
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
-		line := 0
-		for sc.Scan() {
-			line++
-			b := bytes.TrimSpace(sc.Bytes())
-			if len(b) == 0 {
+		for line, err := range SplitLines(r, MaxLineBytes) {
+			if err != nil {
+				if !yield(LineMessage{Line: line.N}, &SyntaxError{Shape: "json lines", Err: fmt.Errorf("line %d: %w", line.N, err)}) {
+					return
+				}
 				continue
 			}
-			msg, err := d.DecodeMessage(b)
+			msg, err := d.DecodeMessage(line.Bytes)
 			if err != nil {
-				err = fmt.Errorf("line %d: %w", line, err)
+				err = fmt.Errorf("line %d: %w", line.N, err)
 			}
-			if !yield(LineMessage{Line: line, Message: msg}, err) {
+			if !yield(LineMessage{Line: line.N, Message: msg}, err) {
 				return
 			}
-		}
-		if err := sc.Err(); err != nil {
-			yield(LineMessage{Line: line + 1}, &SyntaxError{Shape: "json lines", Err: err})
 		}
 	}
 }

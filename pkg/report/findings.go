@@ -1,8 +1,6 @@
 package report
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,26 +37,27 @@ func ReadFindings(r io.Reader) iter.Seq2[sink.Finding, error] {
 			yield(sink.Finding{}, err)
 			return
 		}
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64<<10), MaxFindingLine)
-		line := 0
-		for sc.Scan() {
-			line++
-			b := bytes.TrimSpace(sc.Bytes())
-			if len(b) == 0 {
+		for l, err := range cloudtrail.SplitLines(r, MaxFindingLine) {
+			if err != nil {
+				if errors.Is(err, cloudtrail.ErrLineTooLong) {
+					err = &LineError{Line: l.N, Err: err}
+				}
+				if !yield(sink.Finding{}, err) {
+					return
+				}
 				continue
 			}
 			// encoding/json, not goccy/go-json: this is no hot path, and
 			// goccy v0.12.0 corrupts a struct value it decodes null into.
 			var f sink.Finding
-			err := json.Unmarshal(b, &f)
+			err := json.Unmarshal(l.Bytes, &f)
 			switch {
 			case err != nil:
-				err = &LineError{Line: line, Err: err}
+				err = &LineError{Line: l.N, Err: err}
 			case f.Schema != sink.Schema:
-				err = &LineError{Line: line, Err: fmt.Errorf("schema %q, want %q", truncateMiddle(f.Schema, 40), sink.Schema)}
+				err = &LineError{Line: l.N, Err: fmt.Errorf("schema %q, want %q", truncateMiddle(f.Schema, 40), sink.Schema)}
 			case f.FindingID == "" || f.Event.Time.IsZero():
-				err = &LineError{Line: line, Err: errors.New("no finding_id or event time")}
+				err = &LineError{Line: l.N, Err: errors.New("no finding_id or event time")}
 			}
 			if err != nil {
 				if !yield(sink.Finding{}, err) {
@@ -69,12 +68,6 @@ func ReadFindings(r io.Reader) iter.Seq2[sink.Finding, error] {
 			if !yield(f, nil) {
 				return
 			}
-		}
-		if err := sc.Err(); err != nil {
-			if errors.Is(err, bufio.ErrTooLong) {
-				err = &LineError{Line: line + 1, Err: fmt.Errorf("longer than %d bytes", MaxFindingLine)}
-			}
-			yield(sink.Finding{}, err)
 		}
 	}
 }

@@ -72,19 +72,28 @@ func TestReadFindings(t *testing.T) {
 }
 
 func TestReadFindingsLineTooLong(t *testing.T) {
-	input := writeNative(t, tableFindings()[:1])
+	// A line over the limit in the middle: it is reported and skipped,
+	// and the findings after it are still read.
+	findings := tableFindings()
+	input := writeNative(t, findings[:1])
 	input = append(input, bytes.Repeat([]byte("x"), MaxFindingLine+1)...)
+	input = append(input, '\n')
+	input = append(input, writeNative(t, findings[1:])...)
 	var n int
-	var last error
+	var lineErrs []int
 	for _, err := range ReadFindings(bytes.NewReader(input)) {
-		if err == nil {
+		var le *LineError
+		switch {
+		case err == nil:
 			n++
+		case errors.As(err, &le):
+			lineErrs = append(lineErrs, le.Line)
+		default:
+			t.Fatal(err)
 		}
-		last = err
 	}
-	var le *LineError
-	if n != 1 || !errors.As(last, &le) || le.Line != 2 {
-		t.Errorf("read %d, last error %v", n, last)
+	if n != len(findings) || len(lineErrs) != 1 || lineErrs[0] != 2 {
+		t.Errorf("read %d findings (want %d), line errors at %v (want [2])", n, len(findings), lineErrs)
 	}
 }
 
