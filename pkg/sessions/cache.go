@@ -184,7 +184,12 @@ func (c *Cache) query(ctx context.Context, key cacheKey) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	e := newEntry(found, started)
+	e := Entry{Sessions: found, FetchedAt: started}
+	if key.kind == kindUser {
+		// Only user lists are searched (by SourceIdentity and by time);
+		// an exact answer is used whole.
+		e = newEntry(found, started)
+	}
 	c.entries.Add(key, e)
 	return e, nil
 }

@@ -15,9 +15,16 @@ type entryIndex struct {
 	// byStart holds the positions of sessions with both times set, ordered
 	// by StartedAt; maxSpan is the longest ExpiresAt - StartedAt among them,
 	// which bounds how far back a covering session can have started.
-	byStart []int32
-	maxSpan time.Duration
+	// unbounded says a span was too long for a time.Duration (an expiry in
+	// year 9999, say): then every session that started in time is checked.
+	byStart   []int32
+	maxSpan   time.Duration
+	unbounded bool
 }
+
+// longestSpan is the span beyond which a session makes the index check
+// every earlier start; time.Time.Sub saturates at about 292 years.
+const longestSpan = 100 * 365 * 24 * time.Hour
 
 // newEntry returns an Entry with its index built.
 func newEntry(sessions []Session, fetchedAt time.Time) Entry {
@@ -33,7 +40,10 @@ func newEntry(sessions []Session, fetchedAt time.Time) Entry {
 			continue // covers nothing (Session.Covers)
 		}
 		idx.byStart = append(idx.byStart, int32(i))
-		if span := s.ExpiresAt.Sub(s.StartedAt); span > idx.maxSpan {
+		switch span := s.ExpiresAt.Sub(s.StartedAt); {
+		case span > longestSpan:
+			idx.unbounded = true
+		case span > idx.maxSpan:
 			idx.maxSpan = span
 		}
 	}
@@ -67,11 +77,15 @@ func (e Entry) covering(at time.Time, skew time.Duration) []Session {
 		return keep(e.Sessions, func(s Session) bool { return s.Covers(at, skew) })
 	}
 	idx := e.index
-	// A covering session started in [at - skew - maxSpan, at + skew].
-	earliest, latest := at.Add(-skew-idx.maxSpan), at.Add(skew)
-	lo, _ := slices.BinarySearchFunc(idx.byStart, earliest, func(p int32, t time.Time) int {
-		return e.Sessions[p].StartedAt.Compare(t)
-	})
+	// A covering session started in [at - skew - maxSpan, at + skew]. Two
+	// Adds: skew+maxSpan could overflow a Duration.
+	lo, latest := 0, at.Add(skew)
+	if !idx.unbounded {
+		earliest := at.Add(-skew).Add(-idx.maxSpan)
+		lo, _ = slices.BinarySearchFunc(idx.byStart, earliest, func(p int32, t time.Time) int {
+			return e.Sessions[p].StartedAt.Compare(t)
+		})
+	}
 	var pos []int32
 	for _, p := range idx.byStart[lo:] {
 		s := &e.Sessions[p]

@@ -32,13 +32,19 @@ func TestEntryIndexAnswersLikeAScan(t *testing.T) {
 				ExpiresAt:      start.Add(time.Duration(1+rng.IntN(12*60)) * time.Minute),
 				SourceIdentity: fmt.Sprintf("sentinel:u:p:%d", rng.IntN(n/3+1)),
 			}
-			switch rng.IntN(20) {
+			switch rng.IntN(24) {
 			case 0:
 				s.StartedAt = time.Time{}
 			case 1:
 				s.ExpiresAt = time.Time{}
 			case 2:
 				s.ExpiresAt = start.Add(30 * 24 * time.Hour) // a long-lived server session
+			case 5:
+				s.ExpiresAt = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC) // "never": a span past time.Duration
+			case 6:
+				s.ExpiresAt = start.Add(-time.Hour) // expires before it starts: covers nothing
+			case 7:
+				s.StartedAt = time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC) // started in year 1
 			case 3:
 				s.SourceIdentity = ""
 			case 4:

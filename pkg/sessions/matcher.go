@@ -97,10 +97,11 @@ func (c MatcherConfig) withDefaults() MatcherConfig {
 // Matcher finds the recorded sessions behind an event (DESIGN "Session
 // store"). It is what the classifier calls.
 type Matcher struct {
-	sessions CachingReader
-	users    RawNameResolver
-	cfg      MatcherConfig
-	now      func() time.Time
+	sessions    CachingReader
+	users       RawNameResolver
+	cfg         MatcherConfig
+	userTimeToo bool // user-time is configured: exact may use the user lists
+	now         func() time.Time
 }
 
 // NewMatcher returns a Matcher reading sessions through sessions (usually a
@@ -112,15 +113,18 @@ func NewMatcher(sessions CachingReader, users RawNameResolver, cfg MatcherConfig
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Matcher{sessions: sessions, users: users, cfg: cfg.withDefaults(), now: time.Now}, nil
+	cfg = cfg.withDefaults()
+	return &Matcher{sessions: sessions, users: users, cfg: cfg, now: time.Now,
+		userTimeToo: slices.Contains(cfg.Strategies, StrategyUserTime)}, nil
 }
 
 // Lookup tries the configured strategies in order and returns the sessions
 // of the first that matches:
 //   - exact: every session whose source_identity is q.SourceIdentity, at any
 //     time (the classifier judges revoked and expired). When user-time is
-//     configured too, the user's cached session lists are searched first
-//     and the source-identity index is read only when they lack it;
+//     configured too, the user's cached session lists are searched first,
+//     and the source-identity index is read unless they hold a session
+//     with it that was valid at q.At;
 //   - user-time: the sessions of q.User, under its own name and the raw
 //     names the directory maps it to, whose [started_at, expires_at] widened
 //     by the clock skew covers q.At.
@@ -153,17 +157,20 @@ func (m *Matcher) exact(ctx context.Context, q Query) ([]Session, error) {
 	if q.SourceIdentity == "" {
 		return nil, nil
 	}
-	if !q.Fresh && q.User != "" && m.usesUserTime() {
+	if !q.Fresh && q.User != "" && m.userTimeToo {
 		// The user's session lists (gsi-user, which the user-time strategy
 		// reads anyway) usually hold this SourceIdentity already: one read
 		// a user per PositiveTTL instead of one a SourceIdentity, which is
-		// new with every credential request. The lists are as fresh as a
-		// cached exact answer would be; when they do not have it (a session
-		// written after they were read, a raw name the directory does not
-		// know yet), ask the source-identity index.
+		// new with every credential request. They settle the exact match
+		// only when they hold a session valid at the event: the verdict is
+		// then tracked, whatever else carries this SourceIdentity. Anything
+		// less is the index's to answer: an error reading them (the
+		// directory, say), no session (written after the lists were read,
+		// or under a raw name the directory does not know yet), or only
+		// revoked or expired ones (a valid one may be newer than the lists).
 		found, err := m.exactFromUserLists(ctx, q)
-		if err != nil || len(found) > 0 {
-			return found, err
+		if err == nil && slices.ContainsFunc(found, func(s Session) bool { return validAt(s, q.At, m.cfg.ClockSkew) }) {
+			return found, nil
 		}
 	}
 	read := func(ctx context.Context, maxAge time.Duration) (Entry, error) {
@@ -172,8 +179,11 @@ func (m *Matcher) exact(ctx context.Context, q Query) ([]Session, error) {
 	return m.cached(ctx, q.Fresh, read, func(e Entry) []Session { return slices.Clone(e.Sessions) })
 }
 
-func (m *Matcher) usesUserTime() bool {
-	return slices.Contains(m.cfg.Strategies, StrategyUserTime)
+// validAt reports whether s certainly made at valid: it covers at and was
+// never revoked. (A session revoked after at was valid too, but the
+// classifier is left to judge that from the index's full answer.)
+func validAt(s Session, at time.Time, skew time.Duration) bool {
+	return s.Covers(at, skew) && s.Status != StatusRevoked
 }
 
 // exactFromUserLists returns the sessions with q's SourceIdentity found in

@@ -83,6 +83,8 @@ func TestMatcherPolicy(t *testing.T) {
 	old := Session{ID: "old", User: "alice", StartedAt: at.Add(-5 * time.Hour), ExpiresAt: at.Add(-4 * time.Hour)}
 	revoked := Session{ID: "rev", User: "alice", SourceIdentity: si, Status: StatusRevoked,
 		StartedAt: at.Add(-time.Hour), ExpiresAt: at.Add(time.Hour), UpdatedAt: at.Add(-time.Minute)}
+	exactValid := Session{ID: "exact", User: "alice", SourceIdentity: si, Status: StatusActive,
+		StartedAt: at.Add(-time.Minute), ExpiresAt: at.Add(time.Hour)}
 	fresh := func(ss ...Session) Entry { return Entry{Sessions: ss, FetchedAt: now} }
 	aged := func(age time.Duration, ss ...Session) Entry { return Entry{Sessions: ss, FetchedAt: now.Add(-age)} }
 	boom := errors.New("throttled")
@@ -108,35 +110,56 @@ func TestMatcherPolicy(t *testing.T) {
 			wantReads: []string{"user:alice@30s", "si:" + si + "@30s"},
 		},
 		{
-			name:      "exact match from the user's cached list: the source-identity index is not read",
+			name:      "a valid exact match in the user's cached list: the source-identity index is not read",
 			query:     Query{SourceIdentity: si, User: "alice", At: at},
-			answers:   map[string][]Entry{"user:alice": {fresh(old, revoked, covering)}},
-			want:      Result{Sessions: []Session{revoked}, Strategy: StrategyExact},
+			answers:   map[string][]Entry{"user:alice": {fresh(old, exactValid, covering)}},
+			want:      Result{Sessions: []Session{exactValid}, Strategy: StrategyExact},
 			wantReads: []string{"user:alice@30s"},
 		},
 		{
-			name:    "exact match from a raw name's list",
+			name:    "a valid exact match in a raw name's list",
 			query:   Query{SourceIdentity: si, User: "alicesmithcorp", At: at},
-			answers: map[string][]Entry{"user:alice.smith@corp": {fresh(covering, revoked)}},
+			answers: map[string][]Entry{"user:alice.smith@corp": {fresh(covering, exactValid)}},
 			resolver: fakeResolver{names: map[string][]string{
 				"alicesmithcorp": {"alice.smith@corp", "alicesmithcorp"},
 			}},
-			want:      Result{Sessions: []Session{revoked}, Strategy: StrategyExact},
+			want:      Result{Sessions: []Session{exactValid}, Strategy: StrategyExact},
 			wantReads: []string{"user:alicesmithcorp@30s", "user:alice.smith@corp@30s"},
 		},
 		{
 			name:      "an indexed user list answers like a scanned one",
 			query:     Query{SourceIdentity: si, User: "alice", At: at},
-			answers:   map[string][]Entry{"user:alice": {newEntry([]Session{old, revoked, covering}, now)}},
-			want:      Result{Sessions: []Session{revoked}, Strategy: StrategyExact},
+			answers:   map[string][]Entry{"user:alice": {newEntry([]Session{old, exactValid, covering}, now)}},
+			want:      Result{Sessions: []Session{exactValid}, Strategy: StrategyExact},
 			wantReads: []string{"user:alice@30s"},
 		},
 		{
-			name:      "a store error on the user list is an error, not a miss",
+			// A list read before a newer session with the same
+			// SourceIdentity was written must not make the event revoked.
+			name:  "a list holding only a revoked exact match: the index answers, newer sessions included",
+			query: Query{SourceIdentity: si, User: "alice", At: at},
+			answers: map[string][]Entry{
+				"user:alice": {fresh(revoked)},
+				"si:" + si:   {fresh(revoked, exactValid)},
+			},
+			want:      Result{Sessions: []Session{revoked, exactValid}, Strategy: StrategyExact},
+			wantReads: []string{"user:alice@30s", "si:" + si + "@30s"},
+		},
+		{
+			name:      "a store error on the user list gives way to the index",
 			query:     Query{SourceIdentity: si, User: "alice", At: at},
+			answers:   map[string][]Entry{"si:" + si: {fresh(exactValid)}},
 			errs:      map[string]error{"user:alice": boom},
-			wantErr:   boom,
-			wantReads: []string{"user:alice@30s"},
+			want:      Result{Sessions: []Session{exactValid}, Strategy: StrategyExact},
+			wantReads: []string{"user:alice@30s", "si:" + si + "@30s"},
+		},
+		{
+			name:      "a directory error gives way to the index",
+			query:     Query{SourceIdentity: si, User: "alice", At: at},
+			answers:   map[string][]Entry{"si:" + si: {fresh(exactValid)}},
+			resolver:  fakeResolver{err: boom},
+			want:      Result{Sessions: []Session{exactValid}, Strategy: StrategyExact},
+			wantReads: []string{"user:alice@30s", "si:" + si + "@30s"},
 		},
 		{
 			name:    "user-time after an exact miss, keeping only covering sessions",
