@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -204,7 +205,7 @@ func (p *process) metric(t *testing.T, name string) float64 {
 			return v
 		}
 	}
-	return 0
+	return math.NaN() // absent: equal to nothing, so no check passes on a renamed metric
 }
 
 // signal sends sig and returns how long the process took to exit, and its

@@ -5,42 +5,53 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
-
-	"golang.org/x/net/html"
 )
 
-// TestProblems: the check catches what it is for, and passes a page that
-// holds only its own style sheet and script under a matching policy.
-func TestProblems(t *testing.T) {
-	const ok = `<meta http-equiv="Content-Security-Policy" content="x"><style>p{}</style><script>1</script>`
-	for _, page := range []string{
-		ok + `<link rel="stylesheet" href="https://cdn.example/x.css">`,
-		ok + `<img src="//tracker.example/p.gif">`,
-		`<style>@import "https://x/y.css";</style><script>1</script>`,
-		`<style>p{background:url(https://x/y.png)}</style><script>1</script>`,
-		`<style>@font-face{font-family:x;src:local(x)}</style><script>1</script>`,
-		ok + `<script src="https://x/y.js"></script>`,
-		ok + `<svg><image href="https://x/y.png"></image></svg>`,
-		ok + `<div onclick="x()">`,
-		ok + `<p style="color:red">`,
-		ok, // the policy does not name the style sheet and script
-	} {
-		doc, err := html.Parse(strings.NewReader(page))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(Problems(doc)) == 0 {
-			t.Errorf("not caught: %s", page)
-		}
-	}
+// page builds a page whose policy names exactly its style sheet and
+// script, so that the only problem in it is the one a case adds.
+func page(css, js, body string) string {
 	hash := func(s string) string {
 		sum := sha256.Sum256([]byte(s))
 		return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 	}
-	good := `<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="default-src 'none'; ` +
-		`style-src ` + hash("p{}") + `; script-src ` + hash("1") + `">` +
-		`<style>p{}</style></head><body><script>1</script></body></html>`
-	doc, err := Parse([]byte(good))
+	return `<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="default-src 'none'; ` +
+		`style-src ` + hash(css) + `; script-src ` + hash(js) + `">` +
+		`<style>` + css + `</style></head><body>` + body + `<script>` + js + `</script></body></html>`
+}
+
+// TestProblems: each check catches what it is for, on a page that is
+// otherwise self-contained, and a self-contained page passes.
+func TestProblems(t *testing.T) {
+	const css, js = "p{}", "1"
+	tests := []struct {
+		name, page, want string
+	}{
+		{"stylesheet link", page(css, js, `<link rel="stylesheet" href="https://cdn.example/x.css">`), "element <link>"},
+		{"image", page(css, js, `<img src="//tracker.example/p.gif">`), "element <img>"},
+		{"@import", page(`@import "https://x/y.css";`, js, ""), "(@import)"},
+		{"url() in the style sheet", page(`p{background:url(https://x/y.png)}`, js, ""), "(url()"},
+		{"@font-face", page(`@font-face{font-family:x;src:local(x)}`, js, ""), "(@font-face)"},
+		{"external script", page(css, js, `<script src="https://x/y.js"></script>`), "2 scripts"},
+		{"SVG image", page(css, js, `<svg><image href="https://x/y.png"></image></svg>`), "SVG element <image>"},
+		{"event handler", page(css, js, `<div onclick="x()">`), "event handler onclick"},
+		{"style attribute", page(css, js, `<p style="color:red">`), "style attribute"},
+		{"external-looking value", page(css, js, `<p title="https://x/">`), "external-looking value"},
+		{"script fetches", page(css, `fetch("/x")`, ""), "uses fetch("},
+		{"a policy that names other content", strings.Replace(page(css, js, ""), "<style>p{}", "<style>q{}", 1), "Content-Security-Policy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc, err := Parse([]byte(tt.page))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := Problems(doc)
+			if len(p) == 0 || !strings.Contains(strings.Join(p, "\n"), tt.want) {
+				t.Errorf("problems %q, want one containing %q", p, tt.want)
+			}
+		})
+	}
+	doc, err := Parse([]byte(page(css, js, "<p>fine</p>")))
 	if err != nil {
 		t.Fatal(err)
 	}

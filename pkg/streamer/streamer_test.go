@@ -431,7 +431,8 @@ func TestS3NotificationAckedWhenEveryRecordIsSafe(t *testing.T) {
 
 func TestUndecodableLeftForRedrivePolicy(t *testing.T) {
 	q := newFakeQueue(2)
-	q.send("this is not JSON", recordJSON("ev-1", "", time.Now()), `{"unknown":"shape"}`)
+	good := recordJSON("ev-1", "", time.Now())
+	q.send("this is not JSON", good, `{"unknown":"shape"}`)
 	cfg := testConfig()
 	cfg.VisibilityTimeout = time.Second
 	c := &captureSink{name: "capture"}
@@ -442,7 +443,7 @@ func TestUndecodableLeftForRedrivePolicy(t *testing.T) {
 	})
 	_, dlq := q.left()
 	for _, m := range dlq {
-		if m.body == recordJSON("ev-1", "", time.Now()) || m.extended != 0 {
+		if m.body == good || m.extended != 0 {
 			t.Errorf("DLQ holds %q (extended %d)", m.body, m.extended)
 		}
 	}
