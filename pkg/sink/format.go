@@ -63,22 +63,40 @@ func (c RenderConfig) productVersion() string {
 // Render encodes one finding in a format as compact JSON, without a
 // trailing newline.
 func Render(f *Finding, format Format, cfg RenderConfig) ([]byte, error) {
-	var v any
+	v, err := view(f, format, cfg)
+	if err != nil {
+		return nil, err
+	}
+	b, err := encodeJSON(v)
+	if err != nil {
+		return nil, fmt.Errorf("render %s finding: %w", format, err)
+	}
+	return b, nil
+}
+
+// view is the value a format renders: the finding itself, or its OCSF or
+// ASFF shape.
+func view(f *Finding, format Format, cfg RenderConfig) (any, error) {
 	switch format {
 	case "", FormatNative:
-		v = f
+		return f, nil
 	case FormatOCSF:
-		v = toOCSF(f, cfg)
+		return toOCSF(f, cfg), nil
 	case FormatASFF:
-		v = toASFF(f, cfg)
-	default:
-		return nil, fmt.Errorf("unknown format %q", format)
+		return toASFF(f, cfg), nil
 	}
+	return nil, fmt.Errorf("unknown format %q", format)
+}
+
+// encodeJSON is compact JSON without HTML escaping: attacker-supplied
+// strings (user agents, SourceIdentities) read as they were sent, the same
+// in every sink.
+func encodeJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("render %s finding: %w", format, err)
+		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

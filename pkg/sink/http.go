@@ -175,32 +175,41 @@ type hecSender struct {
 }
 
 func (s *hecSender) limits() callLimits {
-	return callLimits{maxItems: HECMaxPerCall, maxBytes: HECMaxBodyBytes, maxItemBytes: HECMaxBodyBytes}
+	// Each event goes on its own line: the newline counts towards the body.
+	return callLimits{maxItems: HECMaxPerCall, maxBytes: HECMaxBodyBytes, maxItemBytes: HECMaxBodyBytes - 1,
+		size: func(it *item) int { return len(it.body) + 1 }}
 }
 
 // hecEvent is HEC's event envelope.
 type hecEvent struct {
-	Time       json.Number     `json:"time"`
-	Host       string          `json:"host,omitempty"`
-	Source     string          `json:"source"`
-	Sourcetype string          `json:"sourcetype"`
-	Index      string          `json:"index,omitempty"`
-	Event      json.RawMessage `json:"event"`
+	Time       json.Number `json:"time"`
+	Host       string      `json:"host,omitempty"`
+	Source     string      `json:"source"`
+	Sourcetype string      `json:"sourcetype"`
+	Index      string      `json:"index,omitempty"`
+	Event      any         `json:"event"`
 }
 
 // hecRender wraps a rendering in the HEC envelope; time is the detection
 // time in epoch seconds with milliseconds.
 func hecRender(cfg HECConfig, format Format, rc RenderConfig) func(*Finding) ([]byte, error) {
 	return func(f *Finding) ([]byte, error) {
-		body, err := Render(f, format, rc)
+		// One encoding of the envelope with the finding inside: a
+		// rendering wrapped as json.RawMessage would be scanned again and
+		// HTML-escaped, unlike every other sink's output.
+		v, err := view(f, format, rc)
 		if err != nil {
 			return nil, err
 		}
 		ms := f.DetectedAt.UnixMilli()
-		return json.Marshal(hecEvent{
+		b, err := encodeJSON(hecEvent{
 			Time: json.Number(fmt.Sprintf("%d.%03d", ms/1000, ms%1000)),
-			Host: cfg.Host, Source: cfg.Source, Sourcetype: cfg.Sourcetype, Index: cfg.Index, Event: body,
+			Host: cfg.Host, Source: cfg.Source, Sourcetype: cfg.Sourcetype, Index: cfg.Index, Event: v,
 		})
+		if err != nil {
+			return nil, fmt.Errorf("render %s finding for HEC: %w", format, err)
+		}
+		return b, nil
 	}
 }
 

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -419,5 +420,33 @@ func TestFlagsView(t *testing.T) {
 	AddFlags(fs, "stdout", table)
 	if usage := fs.Lookup("format").Usage; !strings.Contains(usage, "table: a table for people on stdout") {
 		t.Errorf("--format usage does not describe the view: %s", usage)
+	}
+}
+
+// TestHECEventIsTheRendering: the HEC envelope carries the format's
+// rendering byte for byte, attacker-supplied strings unescaped as in every
+// other sink (a json.RawMessage inside json.Marshal would HTML-escape them).
+func TestHECEventIsTheRendering(t *testing.T) {
+	f := fixedFinding()
+	f.Event.UserAgent = `a<b>&c`
+	for _, format := range Formats() {
+		want, err := Render(&f, format, RenderConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := hecRender(HECConfig{Source: "sessionwatch", Sourcetype: "st"}, format, RenderConfig{})(&f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env struct{ Event json.RawMessage }
+		if err := json.Unmarshal(got, &env); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(env.Event, want) {
+			t.Errorf("%s: HEC event\n%s\nwant the rendering\n%s", format, env.Event, want)
+		}
+		if !bytes.Contains(got, []byte(`a<b>&c`)) {
+			t.Errorf("%s: the user agent is escaped in %s", format, got)
+		}
 	}
 }
