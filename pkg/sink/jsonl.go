@@ -127,7 +127,10 @@ func (s *JSONLines) Write(ctx context.Context, findings []Finding) error {
 		s.ends = append(s.ends, s.buf.Len())
 	}
 	if s.file != nil && s.cfg.MaxBytes > 0 && s.size > 0 && s.size+int64(s.buf.Len()) > s.cfg.MaxBytes {
-		if err := s.rotate(); err != nil {
+		// A rotation that failed but left the file open (the rename,
+		// say) lets the file grow past MaxBytes rather than hold back
+		// findings; it is tried again on the next write.
+		if err := s.rotate(); err != nil && s.w == nil {
 			return failAll(s.name, len(findings), err)
 		}
 	}
@@ -153,9 +156,8 @@ func (s *JSONLines) rotate() error {
 	if err := s.file.Sync(); err != nil {
 		return fmt.Errorf("sync before rotation: %w", err)
 	}
-	if err := s.file.Close(); err != nil {
-		return fmt.Errorf("close before rotation: %w", err)
-	}
+	// Rename while the file is still open (its descriptor follows it), so
+	// that a failed rename leaves the sink writing where it was.
 	at := s.now().UTC()
 	rotated := s.path + "." + at.Format("20060102T150405.000000000Z")
 	for _, err := os.Lstat(rotated); err == nil; _, err = os.Lstat(rotated) { // never overwrite a backup
@@ -164,6 +166,10 @@ func (s *JSONLines) rotate() error {
 	}
 	if err := os.Rename(s.path, rotated); err != nil {
 		return fmt.Errorf("rotate: %w", err)
+	}
+	if err := s.file.Close(); err != nil {
+		s.w, s.file = nil, nil
+		return fmt.Errorf("close after rotation: %w", err)
 	}
 	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
