@@ -21,7 +21,6 @@ type delivery struct {
 	received time.Time
 
 	decoded bool
-	shape   cloudtrail.Shape
 	items   []item
 	out     []pending // findings some sink has not accepted yet
 

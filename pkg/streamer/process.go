@@ -183,7 +183,6 @@ func (s *engine) decode(ctx context.Context, d *delivery) (o outcome, done bool)
 			return outcome{kind: outcomeForget}, true
 		}
 	}
-	d.shape = msg.Shape
 	switch {
 	case msg.Event != nil:
 		d.items = []item{{ev: msg.Event}}
