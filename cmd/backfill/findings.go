@@ -46,7 +46,7 @@ func readFindingsFile(ctx context.Context, o options, e env, log zerolog.Logger)
 	}
 	defer f.Close()
 
-	sum := newSummary(o, nil)
+	sum := newSummary(o)
 	if !o.windowSet {
 		sum.window = [2]time.Time{}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -341,7 +342,7 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 
 	var cp *source.Checkpoint
 	if o.checkpoint != "" {
-		if cp, err = source.OpenCheckpoint(o.checkpoint, o.source, o.since, o.until); err != nil {
+		if cp, err = source.OpenCheckpoint(o.checkpoint, o.source, o.scope(), o.since, o.until); err != nil {
 			return nil, nil, err
 		}
 		if cp.Resumed() {
@@ -385,7 +386,7 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 		}
 	}
 
-	sum := newSummary(o, src)
+	sum := newSummary(o)
 	ppl := newPeople(o, e)
 	r := &replay{workers: o.workers, since: o.since, until: o.until, source: src, classifier: classifier,
 		sink: out, checkpoint: cp, log: log, now: e.now, sum: sum, filter: o.filter, people: ppl}
@@ -422,7 +423,7 @@ func openSource(o options, awsCfg aws.Config, decoder *cloudtrail.Decoder, cp *s
 			so.DisableLogOutputChecksumValidationSkipped = true
 		})
 		return source.NewArchive(source.S3Config{Client: client, Bucket: bucket, Prefix: prefix, Accounts: o.accounts,
-			Regions: o.regions, Since: o.since, Until: o.until, Downloads: o.downloads, Decoder: decoder, Checkpoint: cp, Log: log})
+			Regions: o.regions, Since: o.since, Until: o.until, Downloads: o.downloads, Decoder: decoder, Checkpoint: cp})
 	default:
 		cfg := source.LookupConfig{AWS: awsCfg, Regions: o.regions, EventNames: o.eventNames, Since: o.since, Until: o.until,
 			Decoder: decoder, Checkpoint: cp, Log: log}
@@ -437,4 +438,27 @@ func openSource(o options, awsCfg aws.Config, decoder *cloudtrail.Decoder, cp *s
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && termIsTerminal(int(f.Fd()))
+}
+
+// scope names what decides, beyond the source and the window, which events
+// a run reads and classifies, as given on the command line: a checkpoint
+// resumes only a run of the same scope.
+func (o options) scope() string {
+	sorted := func(v []string) string {
+		v = slices.Clone(v)
+		slices.Sort(v)
+		return strings.Join(v, ",")
+	}
+	accounts := sorted(o.accounts)
+	if o.orgAccounts {
+		accounts = orgAccounts
+	}
+	return strings.Join([]string{
+		"regions=" + sorted(o.regions),
+		"accounts=" + accounts,
+		"event-names=" + sorted(o.eventNames),
+		"filters=" + sorted(o.filter.Describe()),
+		"source-identity-pattern=" + o.classification.Pattern,
+		"include-service-callers=" + strconv.FormatBool(o.classification.IncludeServiceCallers),
+	}, " ")
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -119,12 +120,17 @@ func TestS3ResumesFromCheckpoint(t *testing.T) {
 	since, until := c.Span()
 	since, until = since.Add(-time.Hour), until.Add(time.Hour)
 	cpPath := filepath.Join(t.TempDir(), "ckpt.json")
-	cp := fmt.Sprintf(`{"version":1,"source":"s3://%s","since":%q,"until":%q,"complete":false,"keys":{"done_through":%q}}`,
-		testBucket, since.Format(time.RFC3339), until.Format(time.RFC3339), through)
+	args := []string{"--source", "s3://" + testBucket, "--s3-path-style", "--table", table, "--checkpoint", cpPath, "--since", "1d"}
+	o, err := parseOptions(args, env{stderr: io.Discard, lookupEnv: func(string) (string, bool) { return "", false }, now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := fmt.Sprintf(`{"version":1,"source":"s3://%s","scope":%q,"since":%q,"until":%q,"complete":false,"keys":{"done_through":%q}}`,
+		testBucket, o.scope(), since.Format(time.RFC3339), until.Format(time.RFC3339), through)
 	if err := os.WriteFile(cpPath, []byte(cp), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res := runBackfill(t, "--source", "s3://"+testBucket, "--s3-path-style", "--table", table, "--checkpoint", cpPath, "--since", "1d")
+	res := runBackfill(t, args...)
 	if res.code == exitError {
 		t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
 	}

@@ -48,7 +48,7 @@ type summary struct {
 	failures                   []source.Failure
 }
 
-func newSummary(o options, src source.Source) *summary {
+func newSummary(o options) *summary {
 	s := &summary{window: [2]time.Time{o.since, o.until}, source: o.source, regions: o.regions, accounts: o.accounts,
 		started: time.Now(), verdicts: map[classify.Verdict]*atomic.Int64{}, bySeverity: map[classify.Severity]*atomic.Int64{},
 		filter: o.filter, findingsOnly: o.sourceKind == sourceFindings}

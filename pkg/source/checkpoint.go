@@ -17,7 +17,7 @@ import (
 const CheckpointVersion = 1
 
 // ErrCheckpointMismatch: the checkpoint belongs to a run of another source.
-var ErrCheckpointMismatch = errors.New("checkpoint is for another source")
+var ErrCheckpointMismatch = errors.New("checkpoint is for another run")
 
 // Checkpoint records the progress of a run in a file, rewritten atomically
 // (a temporary file renamed over it) each time a unit of progress
@@ -41,6 +41,7 @@ type Checkpoint struct {
 type checkpointState struct {
 	Version  int                        `json:"version"`
 	Source   string                     `json:"source"`
+	Scope    string                     `json:"scope,omitempty"`
 	Since    time.Time                  `json:"since"`
 	Until    time.Time                  `json:"until"`
 	Complete bool                       `json:"complete"`
@@ -68,12 +69,15 @@ type KeyPosition struct {
 }
 
 // OpenCheckpoint reads the checkpoint at path. When it holds an unfinished
-// run of the same source, that run's window is resumed (Window returns it);
-// otherwise a new run of [since, until) starts. A checkpoint of another
-// source is an error: pass another path.
-func OpenCheckpoint(path, source string, since, until time.Time) (*Checkpoint, error) {
+// run of the same source and scope, that run's window is resumed (Window
+// returns it); otherwise a new run of [since, until) starts. scope names
+// what else decides which events a run reads and classifies (regions,
+// accounts, event names, filters, …): resuming under another scope would
+// skip what the first run left out. A checkpoint of another source, or an
+// unfinished one of another scope, is an error: pass another path.
+func OpenCheckpoint(path, source, scope string, since, until time.Time) (*Checkpoint, error) {
 	c := &Checkpoint{path: path, changed: make(chan struct{}, 1)}
-	c.state = checkpointState{Version: CheckpointVersion, Source: source, Since: since.UTC(), Until: until.UTC()}
+	c.state = checkpointState{Version: CheckpointVersion, Source: source, Scope: scope, Since: since.UTC(), Until: until.UTC()}
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -93,6 +97,9 @@ func OpenCheckpoint(path, source string, since, until time.Time) (*Checkpoint, e
 	}
 	if old.Complete {
 		return c, nil
+	}
+	if old.Scope != scope {
+		return nil, fmt.Errorf("%w: %s holds an unfinished run with %q, not %q (rerun with its flags, or remove the file)", ErrCheckpointMismatch, path, old.Scope, scope)
 	}
 	// A window that cannot be right (a hand-edited or damaged file) would
 	// resume into reading nothing and report success: refuse it.

@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/klauspost/compress/gzip"
-	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
 	ct "github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
@@ -64,7 +63,6 @@ type S3Config struct {
 	Downloads  int
 	Decoder    *ct.Decoder
 	Checkpoint *Checkpoint
-	Log        zerolog.Logger
 }
 
 // Archive reads a trail's S3 archive: it lists, for the window, the log

@@ -58,7 +58,7 @@ func TestAckCallsDoneOnce(t *testing.T) {
 
 func TestCheckpointResumeAndComplete(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ckpt.json")
-	cp, err := OpenCheckpoint(path, "lookup", since, t0)
+	cp, err := OpenCheckpoint(path, "lookup", "", since, t0)
 	if err != nil || cp.Resumed() {
 		t.Fatalf("new checkpoint: %v resumed=%v", err, cp.Resumed())
 	}
@@ -78,7 +78,7 @@ func TestCheckpointResumeAndComplete(t *testing.T) {
 	}
 
 	// A rerun with another window resumes the stopped run's window.
-	again, err := OpenCheckpoint(path, "lookup", since.Add(time.Hour), t0.Add(time.Hour))
+	again, err := OpenCheckpoint(path, "lookup", "", since.Add(time.Hour), t0.Add(time.Hour))
 	if err != nil || !again.Resumed() {
 		t.Fatalf("reopen: %v resumed=%v", err, again.Resumed())
 	}
@@ -91,15 +91,20 @@ func TestCheckpointResumeAndComplete(t *testing.T) {
 	if through, done := again.Keys(); through != "k2" || !done["k4"] || !done["k5"] {
 		t.Errorf("keys %q %v", through, done)
 	}
-	if _, err := OpenCheckpoint(path, "s3://bucket", since, t0); !errors.Is(err, ErrCheckpointMismatch) {
+	if _, err := OpenCheckpoint(path, "s3://bucket", "", since, t0); !errors.Is(err, ErrCheckpointMismatch) {
 		t.Errorf("another source: %v", err)
+	}
+	// Another scope (here more regions) would skip what the first run
+	// left out of its scope: refused.
+	if _, err := OpenCheckpoint(path, "lookup", "regions=eu-west-1,us-east-1", since, t0); !errors.Is(err, ErrCheckpointMismatch) {
+		t.Errorf("another scope: %v", err)
 	}
 
 	// A finished run's checkpoint starts a new run.
 	if err := again.Complete(); err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := OpenCheckpoint(path, "lookup", since.Add(time.Hour), t0.Add(time.Hour))
+	fresh, err := OpenCheckpoint(path, "lookup", "", since.Add(time.Hour), t0.Add(time.Hour))
 	if err != nil || fresh.Resumed() || fresh.Lookup("default/us-east-1/AssumeRole").Pages != 0 {
 		t.Errorf("after completion: %v resumed=%v", err, fresh.Resumed())
 	}
@@ -110,7 +115,7 @@ func TestCheckpointResumeAndComplete(t *testing.T) {
 }
 
 func TestKeyTrackerKeepsEarlierKeys(t *testing.T) {
-	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c"), "s3://b", since, t0)
+	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c"), "s3://b", "", since, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +189,7 @@ func TestLookupResumesAtTheSecond(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c"), "lookup", since, t0.Add(time.Second))
+	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c"), "lookup", "", since, t0.Add(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +243,7 @@ func FuzzOpenCheckpoint(f *testing.F) {
 		if err := os.WriteFile(path, content, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cp, err := OpenCheckpoint(path, "lookup", since, until)
+		cp, err := OpenCheckpoint(path, "lookup", "", since, until)
 		if err != nil {
 			return
 		}
