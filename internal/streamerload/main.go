@@ -635,8 +635,9 @@ func markdown(o options, c *corpus.Corpus, rs []result, bd *breakdown) string {
 			"the streamer's figure is %.1fx the floor.\n", o.events, streamer.DefaultPollers, bd.sqsFloor, bd.sqsFloor/50, median(cpu)/bd.sqsFloor)
 		fmt.Fprintf(&b, "- The default mix makes %.2f session-table reads per message (`sessionwatch_store_queries_total`): orphaned "+
 			"events (an exact query, then a fresh re-check of both indexes), unverifiable ones, and events matched by user and time "+
-			"(whose SourceIdentity no session carries, so the source-identity index is asked once). An exact match is answered from "+
-			"the user's cached session list.\n", reads)
+			"(whose SourceIdentity no session carries, so the source-identity index is asked once), and exact matches on revoked or "+
+			"expired sessions (a newer valid session with the same SourceIdentity may postdate the cached list). An exact match on a valid "+
+			"session is answered from the user's cached session list.\n", reads)
 		fmt.Fprintf(&b, "- One such `Query` through aws-sdk-go-v2 against dynalite costs **%.0f µs** of CPU (2,000 sequential calls in a "+
 			"separate process, user+system CPU from getrusage): the SDK's middleware stack, signing, JSON and the HTTP round trip. "+
 			"That alone is about %.0f µs per message.\n", bd.queryCPU, bd.queryCPU*reads)
