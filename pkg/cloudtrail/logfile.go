@@ -2,33 +2,81 @@ package cloudtrail
 
 import (
 	"bufio"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	json "github.com/goccy/go-json"
 	"io"
 	"iter"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // MaxLineBytes bounds one JSON line; CloudTrail records are far smaller.
 const MaxLineBytes = 8 << 20
 
-// Uncompressed returns r, gunzipped when it starts with the gzip magic.
-func Uncompressed(r io.Reader) (io.Reader, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+// Readers reused across log files: a gzip reader and its buffers are some
+// 100 KB, allocated per file otherwise. klauspost/compress's gzip inflates
+// about half again as fast as the standard library's.
+var (
+	bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+	gzReaders  = sync.Pool{New: func() any { return new(gzip.Reader) }}
+)
+
+// OpenLog returns r, gunzipped when it starts with the gzip magic, through
+// pooled readers; release returns them to the pools once the caller is done
+// reading.
+func OpenLog(r io.Reader) (rd io.Reader, release func(), err error) {
+	br := bufReaders.Get().(*bufio.Reader)
+	br.Reset(r)
+	releaseBuf := func() {
+		br.Reset(nil)
+		bufReaders.Put(br)
+	}
 	head, err := br.Peek(2)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("read log header: %w", err)
+		releaseBuf()
+		return nil, nil, fmt.Errorf("read log header: %w", err)
 	}
-	if len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, &SyntaxError{Shape: "gzip", Err: err}
-		}
-		return zr, nil
+	if len(head) < 2 || head[0] != 0x1f || head[1] != 0x8b {
+		return br, releaseBuf, nil
 	}
-	return br, nil
+	zr := gzReaders.Get().(*gzip.Reader)
+	if err := zr.Reset(br); err != nil {
+		releaseBuf()
+		return nil, nil, &SyntaxError{Shape: "gzip", Err: err}
+	}
+	return zr, func() {
+		gzReaders.Put(zr)
+		releaseBuf()
+	}, nil
 }
+
+// Uncompressed is OpenLog for a caller that reads once and lets the
+// collector have the readers.
+func Uncompressed(r io.Reader) (io.Reader, error) {
+	rd, _, err := OpenLog(r)
+	return rd, err
+}
+
+// ReadTracker remembers the first error other than io.EOF that reading R
+// returned. A download that breaks surfaces from a JSON decoder as a syntax
+// error; Err tells it (worth a retry) from a broken file (not).
+type ReadTracker struct {
+	R   io.Reader
+	err error
+}
+
+func (t *ReadTracker) Read(p []byte) (int, error) {
+	n, err := t.R.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && t.err == nil {
+		t.err = err
+	}
+	return n, err
+}
+
+// Err is the first read error other than io.EOF, or nil.
+func (t *ReadTracker) Err() error { return t.err }
 
 // Records streams the records of a CloudTrail log file ({"Records":[…]}),
 // one decode per record, without holding the file in memory. A record that

@@ -1,7 +1,6 @@
 package source
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sync/errgroup"
 
 	ct "github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
@@ -279,10 +277,10 @@ func (a *Archive) read(ctx context.Context, key string, ack *Ack, emit Emit) (in
 		return 0, fmt.Errorf("get s3://%s/%s: %w", a.cfg.Bucket, key, err)
 	}
 	defer out.Body.Close()
-	body := &readErrorOf{r: out.Body}
+	body := &ct.ReadTracker{R: out.Body}
 	n, err := readLogFile(ctx, body, key, a.cfg.Decoder, ack, emit)
-	if body.err != nil {
-		return n, fmt.Errorf("read s3://%s/%s: %w", a.cfg.Bucket, key, body.err)
+	if body.Err() != nil {
+		return n, fmt.Errorf("read s3://%s/%s: %w", a.cfg.Bucket, key, body.Err())
 	}
 	return n, err
 }
@@ -296,7 +294,7 @@ func readLogFile(ctx context.Context, r io.Reader, origin string, d *ct.Decoder,
 		rec.Origin, rec.Ack = origin, ack
 		return emit(ctx, rec)
 	}
-	rd, release, err := openLog(r)
+	rd, release, err := ct.OpenLog(r)
 	if err != nil {
 		return 0, send(Record{Err: err})
 	}
@@ -338,21 +336,6 @@ func isAccountID(s string) bool {
 	return true
 }
 
-// readErrorOf remembers the first read error other than io.EOF, to tell a
-// broken download from a broken file.
-type readErrorOf struct {
-	r   io.Reader
-	err error
-}
-
-func (e *readErrorOf) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) && e.err == nil {
-		e.err = err
-	}
-	return n, err
-}
-
 // keyTracker moves the checkpoint's keys forward as objects (or files)
 // finish: through the last key of the finished prefix of the listing, plus
 // the keys finished past it.
@@ -388,40 +371,4 @@ func (t *keyTracker) finish(k objectKey) {
 		}
 	}
 	t.cp.SetKeys(t.through, pending)
-}
-
-// Readers reused across log files: a gzip reader and its buffers are some
-// 100 KB, allocated per object otherwise. klauspost/compress's gzip
-// inflates about half again as fast as the standard library's.
-var (
-	bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
-	gzReaders  = sync.Pool{New: func() any { return new(gzip.Reader) }}
-)
-
-// openLog is cloudtrail.Uncompressed with pooled readers: r, gunzipped when
-// it starts with the gzip magic. release returns the readers to the pools.
-func openLog(r io.Reader) (io.Reader, func(), error) {
-	br := bufReaders.Get().(*bufio.Reader)
-	br.Reset(r)
-	release := func() {
-		br.Reset(nil)
-		bufReaders.Put(br)
-	}
-	head, err := br.Peek(2)
-	if err != nil && !errors.Is(err, io.EOF) {
-		release()
-		return nil, nil, fmt.Errorf("read log header: %w", err)
-	}
-	if len(head) < 2 || head[0] != 0x1f || head[1] != 0x8b {
-		return br, release, nil
-	}
-	zr := gzReaders.Get().(*gzip.Reader)
-	if err := zr.Reset(br); err != nil {
-		release()
-		return nil, nil, &ct.SyntaxError{Shape: "gzip", Err: err}
-	}
-	return zr, func() {
-		gzReaders.Put(zr)
-		release()
-	}, nil
 }

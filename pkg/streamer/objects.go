@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -63,17 +62,18 @@ func (s *engine) fetchObject(ctx context.Context, o cloudtrail.ObjectRef, items 
 	defer out.Body.Close()
 	// A failed read surfaces from the JSON decoder as a syntax error; the
 	// wrapper tells a broken download (retry) from a broken file.
-	body := &readErrorOf{r: out.Body}
-	r, err := cloudtrail.Uncompressed(body)
+	body := &cloudtrail.ReadTracker{R: out.Body}
+	r, release, err := cloudtrail.OpenLog(body)
 	if err != nil {
-		if body.err != nil {
-			return fmt.Errorf("read s3://%s/%s: %w", o.Bucket, o.Key, body.err)
+		if body.Err() != nil {
+			return fmt.Errorf("read s3://%s/%s: %w", o.Bucket, o.Key, body.Err())
 		}
 		return fmt.Errorf("%w: %w", errBadObject, err)
 	}
+	defer release()
 	for ev, err := range cloudtrail.Records(r) {
-		if body.err != nil {
-			return fmt.Errorf("read s3://%s/%s: %w", o.Bucket, o.Key, body.err)
+		if body.Err() != nil {
+			return fmt.Errorf("read s3://%s/%s: %w", o.Bucket, o.Key, body.Err())
 		}
 		if err != nil {
 			if fatalRecordsError(err) {
@@ -91,8 +91,8 @@ func (s *engine) fetchObject(ctx context.Context, o cloudtrail.ObjectRef, items 
 			c.outOfScope++
 		}
 	}
-	if body.err != nil {
-		return fmt.Errorf("read s3://%s/%s: %w", o.Bucket, o.Key, body.err)
+	if body.Err() != nil {
+		return fmt.Errorf("read s3://%s/%s: %w", o.Bucket, o.Key, body.Err())
 	}
 	return nil
 }
@@ -106,18 +106,4 @@ func fatalRecordsError(err error) bool {
 	}
 	var shape *cloudtrail.ShapeError
 	return errors.As(err, &shape)
-}
-
-// readErrorOf remembers the first read error other than io.EOF.
-type readErrorOf struct {
-	r   io.Reader
-	err error
-}
-
-func (e *readErrorOf) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) && e.err == nil {
-		e.err = err
-	}
-	return n, err
 }
