@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/sessionwatch/sessionwatch/internal/cli"
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
@@ -146,19 +148,20 @@ func fromCorpus(seed int64, events, days, workers int, hostile bool, flt *report
 		mu  sync.Mutex
 		all []sink.Finding
 	)
+	// The first classification error stops the run (a buffered error
+	// channel drained only after the workers finished could fill up and
+	// block them for good).
+	g, ctx := errgroup.WithContext(context.Background())
 	work := make(chan *cloudtrail.Event)
-	errs := make(chan error, workers)
-	var wg sync.WaitGroup
 	for range workers {
-		wg.Go(func() {
+		g.Go(func() error {
 			for ev := range work {
 				if !flt.KeepEvent(ev) {
 					continue
 				}
-				r, err := classifier.Classify(context.Background(), ev)
+				r, err := classifier.Classify(ctx, ev)
 				if err != nil {
-					errs <- err
-					continue
+					return err
 				}
 				if !flt.KeepResult(r) {
 					continue
@@ -170,15 +173,21 @@ func fromCorpus(seed int64, events, days, workers int, hostile bool, flt *report
 					mu.Unlock()
 				}
 			}
+			return nil
 		})
 	}
-	for _, ev := range inScope {
-		work <- ev
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	if err := errors.Join(drain(errs)...); err != nil {
+	g.Go(func() error {
+		defer close(work)
+		for _, ev := range inScope {
+			select {
+			case work <- ev:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
 		return report.Summary{}, nil, err
 	}
 
@@ -190,14 +199,6 @@ func fromCorpus(seed int64, events, days, workers int, hostile bool, flt *report
 		}
 	}
 	return sum, acc.Findings(), nil
-}
-
-func drain(errs <-chan error) []error {
-	var out []error
-	for err := range errs {
-		out = append(out, err)
-	}
-	return out
 }
 
 // fromFile renders a findings file, as `backfill --source findings:PATH`
