@@ -26,8 +26,10 @@ type recordCounts struct{ malformed, rejected, outOfScope int }
 func (s *engine) fetchAll(ctx context.Context, d *delivery, objs []cloudtrail.ObjectRef) ([]item, error) {
 	if s.objects == nil {
 		s.m.s3Errors.Inc()
-		s.log.Error().Str("message_id", d.id).Msg("S3 notification, but no S3 client configured")
-		return nil, errors.New("no S3 client")
+		s.log.Error().Str("message_id", d.id).Msg("S3 notification, but no S3 client configured; message left for the queue's redrive policy")
+		// No retry can supply a client: leave it for the DLQ, as the
+		// Deps field says.
+		return nil, fmt.Errorf("%w: no S3 client configured", errBadObject)
 	}
 	var (
 		items []item

@@ -432,14 +432,15 @@ func TestS3NotificationAckedWhenEveryRecordIsSafe(t *testing.T) {
 func TestUndecodableLeftForRedrivePolicy(t *testing.T) {
 	q := newFakeQueue(2)
 	good := recordJSON("ev-1", "", time.Now())
-	q.send("this is not JSON", good, `{"unknown":"shape"}`)
+	// With no S3 client, an S3 notification can never be read either.
+	q.send("this is not JSON", good, `{"unknown":"shape"}`, `{"s3Bucket":"trail","s3ObjectKey":["AWSLogs/1/CloudTrail/a.json.gz"]}`)
 	cfg := testConfig()
 	cfg.VisibilityTimeout = time.Second
 	c := &captureSink{name: "capture"}
 	h := startHarness(t, cfg, q, newFakeClassifier(), nil, c)
-	eventually(t, 8*time.Second, "both poison messages in the DLQ", func() bool {
+	eventually(t, 8*time.Second, "the three poison messages in the DLQ", func() bool {
 		left, dlq := q.left()
-		return len(left) == 0 && len(dlq) == 2
+		return len(left) == 0 && len(dlq) == 3
 	})
 	_, dlq := q.left()
 	for _, m := range dlq {
@@ -447,8 +448,8 @@ func TestUndecodableLeftForRedrivePolicy(t *testing.T) {
 			t.Errorf("DLQ holds %q (extended %d)", m.body, m.extended)
 		}
 	}
-	if got := testutil.ToFloat64(h.m.decodeErrors); got != 4 {
-		t.Errorf("decode errors = %v, want 4 (2 messages x 2 receives)", got)
+	if got := testutil.ToFloat64(h.m.decodeErrors); got != 6 {
+		t.Errorf("decode errors = %v, want 6 (3 messages x 2 receives)", got)
 	}
 	if fs := c.findings(); len(fs) != 1 || fs[0].Event.ID != "ev-1" {
 		t.Errorf("findings = %v, want ev-1's only", fs)
