@@ -293,8 +293,9 @@ type captureSink struct {
 	writes    int
 	failing   bool
 	ambiguous bool
-	// failIndex fails only these positions of every batch (per-item).
-	failIndex map[int]bool
+	// failEvents fails the findings of these events, wherever they are in
+	// a batch, on every write.
+	failEvents map[string]bool
 }
 
 func (s *captureSink) Name() string { return s.name }
@@ -315,7 +316,7 @@ func (s *captureSink) Write(ctx context.Context, fs []sink.Finding) error {
 	}
 	var be *sink.BatchError
 	for i, f := range fs {
-		if s.failIndex[i] {
+		if s.failEvents[f.Event.ID] {
 			if be == nil {
 				be = &sink.BatchError{Sink: s.name, Failed: map[int]error{}}
 			}

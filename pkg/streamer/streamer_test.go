@@ -397,14 +397,19 @@ func TestS3NotificationAckedWhenEveryRecordIsSafe(t *testing.T) {
 	}}
 	q := newFakeQueue(0)
 	q.send(`{"s3Bucket":"trail","s3ObjectKey":["AWSLogs/1/CloudTrail/a.json.gz","AWSLogs/1/CloudTrail-Digest/d.json.gz","AWSLogs/1/CloudTrail/b.json.gz"]}`)
-	c := &captureSink{name: "capture", failIndex: map[int]bool{1: true}}
+	// r-3's finding is refused on every write until the sink recovers.
+	c := &captureSink{name: "capture", failEvents: map[string]bool{"r-3": true}}
 	h := startHarness(t, testConfig(), q, newFakeClassifier(), objects, c)
-	eventually(t, 5*time.Second, "findings", func() bool { return len(c.findings()) >= 2 })
+	eventually(t, 5*time.Second, "findings, and r-3's refused again", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.got) >= 2 && c.writes >= 3
+	})
 	if got := testutil.ToFloat64(h.m.deleted); got != 0 {
 		t.Fatalf("deleted while a finding was not accepted")
 	}
 	c.mu.Lock()
-	c.failIndex = nil
+	c.failEvents = nil
 	c.mu.Unlock()
 	h.waitDrained(t, 5*time.Second)
 
