@@ -1,7 +1,6 @@
 package streamer
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/rs/zerolog"
 
+	"github.com/sessionwatch/sessionwatch/internal/testenv"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
@@ -354,27 +354,9 @@ func byEvent(fs []sink.Finding) map[string][]sink.Finding {
 	return m
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testLogger logs to a buffer dumped when the test fails.
 func testLogger(t testing.TB) zerolog.Logger {
-	var buf syncBuffer
+	var buf testenv.LockedBuffer
 	t.Cleanup(func() {
 		if t.Failed() {
 			out := buf.String()
