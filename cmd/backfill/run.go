@@ -130,13 +130,13 @@ not be read included: the others are still read and reported).
 func parseOptions(args []string, e env) (options, error) {
 	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	tableView := sink.View{Name: viewTable, Help: "a table for people on stdout (time, verdict, severity, caller, target role, " +
+	tableView := cli.SinkView{Name: viewTable, Help: "a table for people on stdout (time, verdict, severity, caller, target role, " +
 		"SourceIdentity, reason), the summary under it; findings go to --sink only when one is given"}
 	var (
 		o          options
 		since      = fs.String("since", "7d", "start of the window: a duration ago (7d, 1d12h, 90m), an RFC 3339 time or a date")
 		until      = fs.String("until", "", "end of the window, same forms as --since (default: now)")
-		sinkFlags  = sink.AddFlags(fs, "stdout", tableView)
+		sinkFlags  = cli.AddSinkFlags(fs, "stdout", tableView)
 		match      = fs.String("match", "exact,user-time", "session match strategies, tried in order")
 		accounts   = fs.String("accounts", "", "comma-separated account ids, or org for every active account of the organization: with --assume-role-name the accounts read; always the accounts an event may come from (default: every account)")
 		regions    = fs.String("regions", "", "comma-separated regions to read, or all for every enabled region (default: lookup reads the configured region, s3 every region in the archive)")

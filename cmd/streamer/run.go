@@ -103,7 +103,7 @@ func parseOptions(args []string, e env) (options, error) {
 	o.retention, o.skew = classify.DefaultRetention, classify.DefaultClockSkew
 	fs.StringVar(&o.queueURL, "queue-url", "", "URL of the SQS queue to consume (required)")
 	fs.StringVar(&o.table, "table", "", "the session table (required)")
-	sinkFlags := sink.AddFlags(fs, "stdout")
+	sinkFlags := cli.AddSinkFlags(fs, "stdout")
 	fs.IntVar(&o.stream.Pollers, "pollers", o.stream.Pollers, "concurrent long polls (20 s, 10 messages each)")
 	fs.IntVar(&o.stream.Workers, "workers", o.stream.Workers, "messages processed concurrently")
 	fs.IntVar(&o.stream.MaxInFlight, "max-in-flight", o.stream.MaxInFlight, "most messages received and not yet deleted or released; receiving waits beyond it")

@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +15,6 @@ import (
 
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/sessionwatch/sessionwatch/internal/cli"
 	"github.com/sessionwatch/sessionwatch/internal/sinkfake"
 )
 
@@ -334,92 +331,6 @@ func TestClassifyAndRetryAfter(t *testing.T) {
 		if retry, reason := classifyErr(tc.err); retry != tc.retry || reason != tc.reason {
 			t.Errorf("%v: %v %s, want %v %s", tc.err, retry, reason, tc.retry, tc.reason)
 		}
-	}
-}
-
-func TestFlags(t *testing.T) {
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	f := AddFlags(fs, "stdout")
-	env := map[string]string{"SESSIONWATCH_SINK": "file:/tmp/a,hec:https://splunk.example:8088/services/collector/event", "SESSIONWATCH_FORMAT": "ocsf"}
-	if err := cli.Parse(fs, []string{"--webhook-header", "X-Team: secops", "--hec-index", "sec"}, testEnv(env)); err != nil {
-		t.Fatal(err)
-	}
-	o, err := f.Options()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := f.URIs(); len(got) != 2 || got[1] != "hec:https://splunk.example:8088/services/collector/event" {
-		t.Errorf("URIs %v", got)
-	}
-	if o.Format != FormatOCSF || o.HEC.Index != "sec" || o.HEC.Token.Env != EnvHECToken || o.Webhook.Headers.Get("X-Team") != "secops" {
-		t.Errorf("options %+v", o)
-	}
-	// No flag may take a secret's variable: cli.Parse would feed it to the flag.
-	fs.VisitAll(func(fl *flag.Flag) {
-		if n := cli.EnvName(fl.Name); n == EnvHECToken || n == EnvWebhookSecret {
-			t.Errorf("flag --%s would read the secret variable %s", fl.Name, n)
-		}
-	})
-	if err := fs.Parse([]string{"--format", "cef"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Options(); err == nil {
-		t.Error("--format cef accepted")
-	}
-}
-
-// TestFlagsView: a command's own --format value (the backfill's table)
-// takes stdout: no default sink, no stdout sink, native for the others.
-func TestFlagsView(t *testing.T) {
-	table := View{Name: "table", Help: "a table for people on stdout"}
-	tests := []struct {
-		name    string
-		args    []string
-		env     map[string]string
-		view    string
-		format  Format
-		uris    []string
-		wantErr string
-	}{
-		{name: "default", view: "", format: FormatNative, uris: []string{"stdout"}},
-		{name: "sink format", args: []string{"--format", "ocsf"}, format: FormatOCSF, uris: []string{"stdout"}},
-		{name: "view", args: []string{"--format", "table"}, view: "table", format: FormatNative},
-		{name: "view from the environment, any case", env: map[string]string{"SESSIONWATCH_FORMAT": "Table"}, view: "table", format: FormatNative},
-		{name: "view and a file sink", args: []string{"--format", "table", "--sink", "file:/tmp/f.jsonl"}, view: "table",
-			format: FormatNative, uris: []string{"file:/tmp/f.jsonl"}},
-		{name: "view and stdout", args: []string{"--format", "table", "--sink", "stdout"}, view: "table", wantErr: "cannot share it with --sink stdout"},
-		{name: "view and formatted stdout", args: []string{"--format", "table", "--sink", "ocsf+stdout"}, view: "table", wantErr: "cannot share"},
-		{name: "unknown", args: []string{"--format", "cef"}, wantErr: "want native, ocsf, asff, table"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fs := flag.NewFlagSet("t", flag.ContinueOnError)
-			f := AddFlags(fs, "stdout", table)
-			if err := cli.Parse(fs, tt.args, testEnv(tt.env)); err != nil {
-				t.Fatal(err)
-			}
-			if got := f.View(); got != tt.view {
-				t.Errorf("View() = %q, want %q", got, tt.view)
-			}
-			o, err := f.Options()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Options() error %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if o.Format != tt.format || !slices.Equal(f.URIs(), tt.uris) {
-				t.Errorf("format %q URIs %q, want %q %q", o.Format, f.URIs(), tt.format, tt.uris)
-			}
-		})
-	}
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	AddFlags(fs, "stdout", table)
-	if usage := fs.Lookup("format").Usage; !strings.Contains(usage, "table: a table for people on stdout") {
-		t.Errorf("--format usage does not describe the view: %s", usage)
 	}
 }
 
