@@ -32,6 +32,14 @@ func (e *SyntaxError) Error() string {
 }
 func (e *SyntaxError) Unwrap() []error { return []error{ErrMalformed, e.Err} }
 
+// FileError is the last error Records yields: the log file cannot be read on
+// from there (invalid JSON, no Records array, truncated). Every other error
+// Records yields is about one record, and the records after it are read.
+type FileError struct{ Err error }
+
+func (e *FileError) Error() string { return e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }
+
 // ShapeError reports a JSON value that matches none of the intake shapes.
 type ShapeError struct{ Detail string }
 

@@ -212,6 +212,11 @@ func TestRecordsStreamsLogFiles(t *testing.T) {
 					if !errors.Is(err, ErrMalformed) {
 						t.Errorf("error %v is not ErrMalformed", err)
 					}
+					// One bad record: the stream goes on, and says so by type.
+					var fileErr *FileError
+					if errors.As(err, &fileErr) {
+						t.Errorf("one record's error %v is a FileError", err)
+					}
 					errs++
 					continue
 				}
@@ -238,8 +243,9 @@ func TestRecordsRejectsNonLogs(t *testing.T) {
 					gotErr = err
 				}
 			}
-			if !errors.Is(gotErr, ErrMalformed) {
-				t.Errorf("got %v, want ErrMalformed", gotErr)
+			var fileErr *FileError
+			if !errors.Is(gotErr, ErrMalformed) || !errors.As(gotErr, &fileErr) {
+				t.Errorf("got %v, want a FileError that is ErrMalformed", gotErr)
 			}
 		})
 	}

@@ -80,13 +80,13 @@ func (t *ReadTracker) Err() error { return t.err }
 
 // Records streams the records of a CloudTrail log file ({"Records":[…]}),
 // one decode per record, without holding the file in memory. A record that
-// cannot be used yields an error and the stream goes on; invalid JSON yields
-// an error and ends it.
+// cannot be used yields an error and the stream goes on; invalid JSON or a
+// file that is not a log yields a *FileError and ends it.
 func Records(r io.Reader) iter.Seq2[*Event, error] {
 	return func(yield func(*Event, error) bool) {
 		dec := json.NewDecoder(r)
 		if err := enterRecordsArray(dec); err != nil {
-			yield(nil, err)
+			yield(nil, &FileError{Err: err})
 			return
 		}
 		for dec.More() {
@@ -100,7 +100,7 @@ func Records(r io.Reader) iter.Seq2[*Event, error] {
 					}
 					continue
 				}
-				yield(nil, &SyntaxError{Shape: "log file", Err: err})
+				yield(nil, &FileError{Err: &SyntaxError{Shape: "log file", Err: err}})
 				return
 			}
 			ev, err := raw.toEvent()
@@ -111,7 +111,7 @@ func Records(r io.Reader) iter.Seq2[*Event, error] {
 		// A truncated file ends without the closing bracket: report it, or
 		// a partial download would pass for a complete one.
 		if err := expectDelim(dec, ']'); err != nil {
-			yield(nil, err)
+			yield(nil, &FileError{Err: err})
 		}
 	}
 }

@@ -25,7 +25,7 @@ type recordCounts struct{ malformed, rejected, outOfScope int }
 // object returns errBadObject.
 func (s *engine) fetchAll(ctx context.Context, d *delivery, objs []cloudtrail.ObjectRef) ([]item, error) {
 	if s.objects == nil {
-		s.m.s3Errors.Inc()
+		// Counted once, by decode, as undecodable: no fetch was tried.
 		s.log.Error().Str("message_id", d.id).Msg("S3 notification, but no S3 client configured; message left for the queue's redrive policy")
 		// No retry can supply a client: leave it for the DLQ, as the
 		// Deps field says.
@@ -102,10 +102,6 @@ func (s *engine) fetchObject(ctx context.Context, o cloudtrail.ObjectRef, items 
 // fatalRecordsError tells an error that ended cloudtrail.Records (the file
 // is unusable from there on) from one about a single record.
 func fatalRecordsError(err error) bool {
-	var se *cloudtrail.SyntaxError
-	if errors.As(err, &se) {
-		return se.Shape != "log record"
-	}
-	var shape *cloudtrail.ShapeError
-	return errors.As(err, &shape)
+	var fileErr *cloudtrail.FileError
+	return errors.As(err, &fileErr)
 }

@@ -456,6 +456,10 @@ func TestUndecodableLeftForRedrivePolicy(t *testing.T) {
 	if got := testutil.ToFloat64(h.m.decodeErrors); got != 6 {
 		t.Errorf("decode errors = %v, want 6 (3 messages x 2 receives)", got)
 	}
+	// The missing client is not a failed fetch: counted once, as undecodable.
+	if got := testutil.ToFloat64(h.m.s3Errors); got != 0 {
+		t.Errorf("S3 errors = %v, want 0 (no fetch was tried)", got)
+	}
 	if fs := c.findings(); len(fs) != 1 || fs[0].Event.ID != "ev-1" {
 		t.Errorf("findings = %v, want ev-1's only", fs)
 	}
