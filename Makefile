@@ -9,7 +9,7 @@ TEST_FLAGS    ?= -race -count=1 -timeout 20m
 BENCH         ?= .
 BENCH_FLAGS   ?= -run '^$$' -benchmem -count 6
 
-.PHONY: all build lambda test unit bench lint fmt demo demo-backfill load emulators-start emulators-stop clean fuzz
+.PHONY: all build lambda test bench lint fmt demo demo-backfill load emulators-start emulators-stop clean fuzz
 
 all: lint test
 
@@ -26,10 +26,6 @@ lambda:
 ## test: every test, with dynalite and local-aws-sqs started for the run
 test:
 	@scripts/with-emulators.sh $(GO) test $(TEST_FLAGS) $(PKGS)
-
-## unit: tests that need no emulator would still fail loudly; prefer make test
-unit:
-	$(GO) test -count=1 ./pkg/cloudtrail/ ./pkg/classify/ ./pkg/sink/ ./internal/cli/
 
 ## bench: benchmarks (6 runs each, for benchstat); BENCH=regexp selects
 bench:
