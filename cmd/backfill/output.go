@@ -63,6 +63,7 @@ func (p *people) summary(sum *summary) report.Summary {
 	for _, f := range sum.failures {
 		s.Sources = append(s.Sources, "NOT READ: "+failureWhere(f)+": "+f.Error)
 	}
+	s.Coverage = sum.coverage
 	return s
 }
 

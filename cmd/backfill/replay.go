@@ -47,6 +47,9 @@ type replay struct {
 	// people, when set, accumulates every classified event the filters
 	// kept, for the table and the report.
 	people *people
+	// reconcile, when set, lets through to classification only the
+	// settled events the verdict log lacks, and lists them.
+	reconcile *reconciler
 }
 
 type classified struct {
@@ -69,7 +72,7 @@ func (r *replay) run(ctx context.Context) error {
 	g.Go(func() error {
 		defer close(events)
 		return r.source.Run(ctx, func(ctx context.Context, rec source.Record) error {
-			if ev := r.admit(rec); ev == nil || !r.filter.KeepEvent(ev) {
+			if ev := r.admit(rec); ev == nil || !r.filter.KeepEvent(ev) || !r.reconcile.missed(ev) {
 				rec.Ack.Release()
 				return nil
 			}
@@ -87,6 +90,9 @@ func (r *replay) run(ctx context.Context) error {
 			for rec := range events {
 				res, err := r.classify(wctx, rec.Event)
 				if err != nil {
+					return err
+				}
+				if err := r.reconcile.gap(rec.Event, res); err != nil {
 					return err
 				}
 				if !r.filter.KeepResult(res) {

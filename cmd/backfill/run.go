@@ -41,6 +41,8 @@ type env struct {
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
 	now            func() time.Time
+	// readVerdicts reads --reconcile's verdict log; nil: pkg/verdictlog.
+	readVerdicts verdictReader
 }
 
 // Source kinds.
@@ -97,6 +99,11 @@ type options struct {
 	// windowSet: --since or --until was given. A findings file is read
 	// whole unless one was.
 	windowSet bool
+	// reconcile is the verdict log to reconcile the source against (empty:
+	// no reconciliation); events younger than reconcileSettle at the
+	// run's clock are not counted.
+	reconcile       string
+	reconcileSettle time.Duration
 }
 
 const usageExample = `Examples:
@@ -118,13 +125,19 @@ const usageExample = `Examples:
   # the same report from the streamer's findings file, without classifying again
   backfill --source findings:/var/log/sessionwatch/findings.jsonl --report streamer.html
 
+  # what the streamer never saw: the events of the last day its verdict log lacks, as JSON
+  # lines on stdout, classified, their findings sent to --sink (exit 1 when there is a gap)
+  backfill --table sentinel-sessions --since 1d --regions us-east-1,eu-west-1 \
+    --reconcile s3://audit-bucket/verdicts --sink securityhub --summary-json coverage.json
+
 Every flag can also be set with its SESSIONWATCH_ variable (--session-retention: SESSIONWATCH_SESSION_RETENTION).
 The AWS SDK's default credential chain, region and AWS_ENDPOINT_URL_<SERVICE> variables apply.
 IAM: cloudtrail:LookupEvents (lookup), s3:ListBucket and s3:GetObject (s3), dynamodb:Query and
 dynamodb:Scan on the session table; with --assume-role-name sts:AssumeRole into each account;
 --accounts org: organizations:ListAccounts; --regions all: account:ListRegions (in each account).
-Exit status: 0 no finding at or above --fail-on, 1 such findings, 2 error (an account that could
-not be read included: the others are still read and reported).
+Exit status: 0 no finding at or above --fail-on (and, with --reconcile, no gap), 1 such findings
+or a gap, 2 error (an account that could not be read included: the others are still read and
+reported; an error wins over findings and gaps).
 `
 
 func parseOptions(args []string, e env) (options, error) {
@@ -167,6 +180,9 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.IntVar(&o.downloads, "downloads", source.DefaultDownloads, "log objects downloaded at once (s3 source)")
 	fs.StringVar(&o.region, "region", "", "AWS region of the session table and the AWS APIs (default: the SDK's configuration)")
 	fs.BoolVar(&o.s3PathStyle, "s3-path-style", false, "address the bucket in the path, not the host name (S3-compatible stores)")
+	fs.StringVar(&o.reconcile, "reconcile", "", "the streamer's verdict log (s3://BUCKET/PREFIX or file:DIR): list, as JSON lines on stdout (or --format table), every in-scope event of the window the log lacks, classify only those (findings to --sink, none to stdout), and exit 1 when there is one")
+	o.reconcileSettle = defaultReconcileSettle
+	fs.Var(cli.Duration{D: &o.reconcileSettle}, "reconcile-settle", "with --reconcile, events younger than this at the run's clock (now, not --until) are not counted: the streamer may not have logged them yet")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: backfill --table NAME [--source lookup|s3://BUCKET/PREFIX|file:PATH] [flags]\n")
 		fmt.Fprintf(fs.Output(), "       backfill --source findings:PATH (--report FILE.html | --format table) [flags]\n\n")
@@ -220,6 +236,9 @@ func parseOptions(args []string, e env) (options, error) {
 		}
 	}
 	if strings.HasPrefix(o.source, "findings:") {
+		if o.reconcile != "" {
+			return o, errors.New("--reconcile needs CloudTrail events: it does not apply to --source findings:")
+		}
 		return findingsOptions(o, set)
 	}
 	if o.table == "" {
@@ -248,6 +267,11 @@ func parseOptions(args []string, e env) (options, error) {
 		return o, fmt.Errorf("--downloads %d: want at least 1", o.downloads)
 	}
 	o.sinks = sinkFlags.URIs()
+	if o.reconcile != "" {
+		if err := o.reconcileOptions(set["sink"]); err != nil {
+			return o, err
+		}
+	}
 	o.accounts = cli.CSV(*accounts)
 	if slices.Contains(o.accounts, orgAccounts) {
 		if len(o.accounts) != 1 {
@@ -318,7 +342,7 @@ func run(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "backfill: %v\n", err)
 		return exitError
 	}
-	if sum.findingsAtOrAbove(o.failOn) > 0 {
+	if sum.findingsAtOrAbove(o.failOn) > 0 || sum.gap() {
 		return exitFindings
 	}
 	return exitClean
@@ -386,16 +410,35 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 		}
 	}
 
+	var rec *reconciler
+	if o.reconcile != "" {
+		read := e.readVerdicts
+		if read == nil {
+			read = verdictLogReader(awsCfg, o.s3PathStyle)
+		}
+		// The table, when shown, takes stdout; the JSON lines then go nowhere.
+		var gapOut io.Writer = e.stdout
+		if o.view == viewTable {
+			gapOut = io.Discard
+		}
+		if rec, err = newReconciler(ctx, read, o.reconcile, o.since, o.until, e.now(), o.reconcileSettle, gapOut); err != nil {
+			return nil, nil, err
+		}
+	}
 	sum := newSummary(o)
 	ppl := newPeople(o, e)
 	r := &replay{workers: o.workers, since: o.since, until: o.until, source: src, classifier: classifier,
-		sink: out, checkpoint: cp, log: log, now: e.now, sum: sum, filter: o.filter, people: ppl}
+		sink: out, checkpoint: cp, log: log, now: e.now, sum: sum, filter: o.filter, people: ppl, reconcile: rec}
 	var prog *progress
 	if !o.quiet {
 		prog = startProgress(e.stderr, src.Stats(), logs)
 	}
 	err = r.run(ctx)
 	prog.stop()
+	if ferr := rec.flush(); err == nil {
+		err = ferr
+	}
+	sum.coverage = rec.coverage()
 	if cerr := out.Close(context.WithoutCancel(ctx)); err == nil && cerr != nil {
 		err = fmt.Errorf("close sinks: %w", cerr)
 	}

@@ -46,7 +46,14 @@ type summary struct {
 	// Set by finish, from the source.
 	apiCalls, throttles, units int64
 	failures                   []source.Failure
+
+	// coverage is the reconciliation against the verdict log, set at the
+	// end of a --reconcile run; nil otherwise.
+	coverage *report.Coverage
 }
+
+// gap reports whether a reconciliation found an event the log lacks.
+func (s *summary) gap() bool { return s.coverage != nil && s.coverage.Missed() > 0 }
 
 func newSummary(o options) *summary {
 	s := &summary{window: [2]time.Time{o.since, o.until}, source: o.source, regions: o.regions, accounts: o.accounts,
@@ -176,12 +183,45 @@ func (s *summary) write(w io.Writer) {
 		fmt.Fprintf(w, "  API calls       %d\n", s.apiCalls)
 		fmt.Fprintf(w, "  throttles       %d\n", s.throttles)
 	}
+	s.writeCoverage(w)
 	fmt.Fprintf(w, "  elapsed         %s\n", s.elapsed.Round(time.Millisecond))
 	if len(s.failures) > 0 {
 		fmt.Fprintf(w, "  failed          %d\n", len(s.failures))
 		for _, f := range s.failures {
 			fmt.Fprintf(w, "    %s: %s\n", failureWhere(f), f.Error)
 		}
+	}
+}
+
+// maxGapRowsText bounds the account, region and hour rows the text summary
+// lists; --summary-json has every row.
+const maxGapRowsText = 50
+
+// writeCoverage writes the reconciliation's lines: the log, the coverage
+// rate, and each account, region and hour with a missed event.
+func (s *summary) writeCoverage(w io.Writer) {
+	c := s.coverage
+	if c == nil {
+		return
+	}
+	fmt.Fprintf(w, "  verdict log     %s (%d event ids in the window)\n", c.Log, c.Logged)
+	fmt.Fprintf(w, "  not settled     %d (at or after %s, younger than %s: not counted)\n", c.Unsettled,
+		c.SettledBefore.UTC().Format(time.RFC3339), c.Settle)
+	rate := "n/a (no settled event)"
+	if r, ok := c.Rate(); ok {
+		rate = fmt.Sprintf("%.1f%%", 100*r)
+	}
+	fmt.Fprintf(w, "  coverage        %s (%d of %d settled events logged)\n", rate, c.Covered, c.Expected)
+	fmt.Fprintf(w, "  missed          %d\n", c.Missed())
+	gaps := c.GapRows()
+	for i, g := range gaps {
+		if i == maxGapRowsText {
+			fmt.Fprintf(w, "    ... %d more rows (--summary-json lists every one)\n", len(gaps)-i)
+			break
+		}
+		r, _ := g.Rate()
+		fmt.Fprintf(w, "    %-12s %-14s %s  missed %d of %d  coverage %.1f%%\n", g.Account, g.Region,
+			g.Hour.UTC().Format("2006-01-02T15Z"), g.Missed(), g.Expected, 100*r)
 	}
 }
 
@@ -237,6 +277,47 @@ type summaryJSON struct {
 	Throttles      int64            `json:"throttles"`
 	ElapsedSeconds float64          `json:"elapsed_seconds"`
 	FailedAccounts []source.Failure `json:"failed_accounts"`
+	// Reconcile is set by --reconcile.
+	Reconcile *reconcileJSON `json:"reconcile,omitempty"`
+}
+
+// reconcileJSON is the reconciliation in --summary-json.
+type reconcileJSON struct {
+	VerdictLog    string         `json:"verdict_log"`
+	Logged        int            `json:"logged"`
+	SettleSeconds float64        `json:"settle_seconds"`
+	SettledBefore time.Time      `json:"settled_before"`
+	Unsettled     int            `json:"unsettled"`
+	Expected      int            `json:"expected"`
+	Covered       int            `json:"covered"`
+	Missed        int            `json:"missed"`
+	CoverageRate  *float64       `json:"coverage_rate"`
+	Rows          []coverageJSON `json:"rows"`
+}
+
+// coverageJSON is one account, region and hour of the reconciliation.
+type coverageJSON struct {
+	Account      string    `json:"account"`
+	Region       string    `json:"region"`
+	Hour         time.Time `json:"hour"`
+	Expected     int       `json:"expected"`
+	Covered      int       `json:"covered"`
+	Missed       int       `json:"missed"`
+	CoverageRate float64   `json:"coverage_rate"`
+}
+
+func newReconcileJSON(c *report.Coverage) *reconcileJSON {
+	d := &reconcileJSON{VerdictLog: c.Log, Logged: c.Logged, SettleSeconds: c.Settle.Seconds(), SettledBefore: c.SettledBefore.UTC(),
+		Unsettled: c.Unsettled, Expected: c.Expected, Covered: c.Covered, Missed: c.Missed(), Rows: []coverageJSON{}}
+	if r, ok := c.Rate(); ok {
+		d.CoverageRate = &r
+	}
+	for _, row := range c.Rows {
+		r, _ := row.Rate()
+		d.Rows = append(d.Rows, coverageJSON{Account: row.Account, Region: row.Region, Hour: row.Hour.UTC(),
+			Expected: row.Expected, Covered: row.Covered, Missed: row.Missed(), CoverageRate: r})
+	}
+	return d
 }
 
 func (s *summary) document() summaryJSON {
@@ -272,6 +353,9 @@ func (s *summary) document() summaryJSON {
 	d.FailedAccounts = s.failures
 	if d.FailedAccounts == nil {
 		d.FailedAccounts = []source.Failure{}
+	}
+	if s.coverage != nil {
+		d.Reconcile = newReconcileJSON(s.coverage)
 	}
 	return d
 }

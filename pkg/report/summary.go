@@ -85,6 +85,10 @@ type Summary struct {
 	// AccountRegions counts per recipient account and region, most
 	// findings first.
 	AccountRegions []AccountRegion
+	// Coverage is set when the run reconciled the source against the
+	// streamer's verdict log (the backfill's --reconcile); the driver
+	// copies it in. The classified events are then the missed ones only.
+	Coverage *Coverage
 }
 
 // TrackedRate is Tracked / Classified; ok is false when it is not known
