@@ -46,12 +46,19 @@ type summary struct {
 	// Set by finish, from the source.
 	apiCalls, throttles, units int64
 	failures                   []source.Failure
+	unreadable                 []source.Unreadable
+	// found is the number of log files a file source listed; -1 for the
+	// other sources.
+	found int
+	// problems are what made the run fail although it got to its end
+	// (nothing read), for the summary.
+	problems []string
 }
 
 func newSummary(o options) *summary {
 	s := &summary{window: [2]time.Time{o.since, o.until}, source: o.source, regions: o.regions, accounts: o.accounts,
 		started: time.Now(), verdicts: map[classify.Verdict]*atomic.Int64{}, bySeverity: map[classify.Severity]*atomic.Int64{},
-		filter: o.filter, findingsOnly: o.sourceKind == sourceFindings}
+		filter: o.filter, findingsOnly: o.sourceKind == sourceFindings, found: -1}
 	for _, v := range classify.AllVerdicts() {
 		s.verdicts[v] = new(atomic.Int64)
 	}
@@ -96,7 +103,30 @@ func (s *summary) finish(st *source.Stats) {
 	if st != nil {
 		s.apiCalls, s.throttles, s.units = st.APICalls.Load(), st.Throttles.Load(), st.Units.Load()
 		s.failures = st.Failures()
+		s.unreadable = st.Unreadable()
 	}
+}
+
+// readNothing says why no record could be read, or "" when some was. A
+// window with no event at all counts: a quiet trail and a blind one look
+// alike, and only the operator can tell them apart.
+func (s *summary) readNothing() string {
+	read, malformed := s.read.Load(), s.malformed.Load()
+	switch {
+	case s.findingsOnly && read == 0 && malformed > 0:
+		return fmt.Sprintf("none of the %d lines is a finding", malformed)
+	case s.findingsOnly:
+		return "" // an empty findings file: the streamer found nothing
+	case read == 0 && s.found == 0:
+		return "no log file (.json, .json.gz, .jsonl, .jsonl.gz, .ndjson) under " + strings.TrimPrefix(s.source, "file:")
+	case read == 0 && len(s.unreadable) > 0:
+		return "no file could be read"
+	case read == 0:
+		return "the source held no record in the window"
+	case read == malformed:
+		return fmt.Sprintf("every record (%d) was malformed", read)
+	}
+	return ""
 }
 
 func (s *summary) classified() int64 {
@@ -183,6 +213,15 @@ func (s *summary) write(w io.Writer) {
 			fmt.Fprintf(w, "    %s: %s\n", failureWhere(f), f.Error)
 		}
 	}
+	if len(s.unreadable) > 0 {
+		fmt.Fprintf(w, "  unreadable      %d\n", len(s.unreadable))
+		for _, u := range s.unreadable {
+			fmt.Fprintf(w, "    %s\n", u.Error)
+		}
+	}
+	for _, p := range s.problems {
+		fmt.Fprintf(w, "  problem         %s\n", p)
+	}
 }
 
 // filteredText is "12 (role 9, principal 3)": what each filter set dropped.
@@ -237,6 +276,12 @@ type summaryJSON struct {
 	Throttles      int64            `json:"throttles"`
 	ElapsedSeconds float64          `json:"elapsed_seconds"`
 	FailedAccounts []source.Failure `json:"failed_accounts"`
+	// UnreadableFiles are files or folders of a file source that could not
+	// be read (the others were); the run exits 2.
+	UnreadableFiles []source.Unreadable `json:"unreadable_files"`
+	// Problems say why a run that got to its end failed, e.g. "read no
+	// record: ...".
+	Problems []string `json:"problems"`
 }
 
 func (s *summary) document() summaryJSON {
@@ -272,6 +317,13 @@ func (s *summary) document() summaryJSON {
 	d.FailedAccounts = s.failures
 	if d.FailedAccounts == nil {
 		d.FailedAccounts = []source.Failure{}
+	}
+	d.UnreadableFiles, d.Problems = s.unreadable, s.problems
+	if d.UnreadableFiles == nil {
+		d.UnreadableFiles = []source.Unreadable{}
+	}
+	if d.Problems == nil {
+		d.Problems = []string{}
 	}
 	return d
 }

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessionwatch/sessionwatch/internal/corpus"
+)
+
+// TestBackfillReadNothingExits2: a run that could read no record fails (exit
+// 2) and says why on stderr and in the summary JSON, since a scheduled
+// backfill of an empty folder would otherwise look like a clean one.
+func TestBackfillReadNothingExits2(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"empty folder", nil, "read no record: no log file"},
+		{"only text files", map[string]string{"notes.txt": "hello", "README": "x"}, "read no record: no log file"},
+		{"every record malformed", map[string]string{"a.json": `{"Records":[{"eventName":"AssumeRole"},{"eventVersion":"1.08"}]}`},
+			"read no record: every record (2) was malformed"},
+		{"every line malformed", map[string]string{"a.jsonl": "{\"not\":\"a record\"}\n[1,2]\n"}, "read no record: every record (2) was malformed"},
+		{"a log without records", map[string]string{"a.json": `{"Records":[]}`}, "read no record: the source held no record in the window"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, body := range tt.files {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			summary := filepath.Join(t.TempDir(), "summary.json")
+			res := runBackfill(t, "--source", "file:"+dir, "--table", "t", "--since", "30d", "--quiet", "--summary-json", summary)
+			if res.code != exitError {
+				t.Errorf("exit %d, want %d", res.code, exitError)
+			}
+			if !strings.Contains(res.stderr, "backfill: "+tt.want) || !strings.Contains(res.stderr, "problem         "+tt.want) {
+				t.Errorf("stderr does not say %q:\n%s", tt.want, res.stderr)
+			}
+			if s := readSummaryJSON(t, summary); len(s.Problems) != 1 || !strings.HasPrefix(s.Problems[0], tt.want) {
+				t.Errorf("summary problems %q, want %q", s.Problems, tt.want)
+			}
+		})
+	}
+}
+
+// TestBackfillUnreadableFilesReadTheRest: files that cannot be opened (a
+// dangling symlink, a symlink loop; root ignores permission bits) are
+// listed in the summary, each path once in its message, the files after
+// them are read, and the run exits 2.
+func TestBackfillUnreadableFilesReadTheRest(t *testing.T) {
+	c, table := loadCorpus(t, corpus.Config{Seed: 13, Events: 40, Now: testNow})
+	dir := t.TempDir()
+	if err := os.Symlink(filepath.Join(dir, "nowhere.json"), filepath.Join(dir, "a-dangling.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "b-loop.json"), filepath.Join(dir, "b-loop.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "c-good.json.gz"), corpus.LogFile(c.Events, true), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	summary := filepath.Join(t.TempDir(), "summary.json")
+	res := runBackfill(t, append([]string{"--source", "file:" + dir, "--table", table, "--summary-json", summary}, window(c)...)...)
+	if res.code != exitError {
+		t.Errorf("exit %d, want %d", res.code, exitError)
+	}
+	assertFindings(t, c, res, nil)
+	s := readSummaryJSON(t, summary)
+	var paths []string
+	for _, u := range s.UnreadableFiles {
+		paths = append(paths, filepath.Base(u.Path))
+		if n := strings.Count(u.Error, u.Path); n != 1 {
+			t.Errorf("message names the path %d times: %s", n, u.Error)
+		}
+	}
+	if !slices.Equal(paths, []string{"a-dangling.json", "b-loop.json"}) {
+		t.Errorf("unreadable files %q, want the dangling symlink and the loop", paths)
+	}
+	if s.InScope != int64(len(c.Events)) {
+		t.Errorf("in scope %d, want %d: the file after the unreadable ones was not read", s.InScope, len(c.Events))
+	}
+	if !strings.Contains(res.stderr, "unreadable      2") || !strings.Contains(res.stderr, "could not be read") {
+		t.Errorf("stderr:\n%s", res.stderr)
+	}
+}
+
+// TestBackfillRegionsAppliesToFiles: --regions keeps a file's records of
+// those regions only (the others count as out of scope), as it does for
+// LookupEvents and the S3 archive, instead of being shown and ignored.
+func TestBackfillRegionsAppliesToFiles(t *testing.T) {
+	c, table := loadCorpus(t, corpus.Config{Seed: 14, Events: 80, Now: testNow, Window: 72 * time.Hour,
+		Retention: 30 * 24 * time.Hour, Regions: []string{"us-east-1", "eu-west-1"}})
+	var inEU int64
+	for _, ev := range c.Events {
+		if ev.Region == "eu-west-1" {
+			inEU++
+		}
+	}
+	if inEU == 0 || inEU == int64(len(c.Events)) {
+		t.Fatalf("corpus has %d of %d events in eu-west-1: want both regions", inEU, len(c.Events))
+	}
+	for _, name := range []string{"trail.json.gz", "lines.jsonl"} {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), name)
+			body := corpus.LogFile(c.Events, true)
+			if name == "lines.jsonl" {
+				body = corpus.JSONLines(c.Events)
+			}
+			if err := os.WriteFile(file, body, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			summary := filepath.Join(t.TempDir(), "summary.json")
+			res := runBackfill(t, append([]string{"--source", "file:" + file, "--table", table, "--regions", "eu-west-1", "--session-retention", "30d",
+				"--summary-json", summary}, window(c)...)...)
+			if res.code == exitError {
+				t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+			}
+			assertFindings(t, c, res, func(ev corpus.Event) bool { return ev.Region == "eu-west-1" })
+			s := readSummaryJSON(t, summary)
+			if s.InScope != inEU || s.OutOfScope != int64(len(c.Events))-inEU {
+				t.Errorf("in scope %d, out of scope %d; want %d and %d", s.InScope, s.OutOfScope, inEU, int64(len(c.Events))-inEU)
+			}
+		})
+	}
+}
