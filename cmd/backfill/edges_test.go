@@ -130,3 +130,91 @@ func TestBackfillRegionsAppliesToFiles(t *testing.T) {
 		})
 	}
 }
+
+// edgeRecord is an in-scope AssumeRole record by user/<user> at eventTime,
+// with the given id fields (`"eventID":"x",` ...), for the edge-case files.
+func edgeRecord(user, eventTime, ids string) string {
+	return `{"eventVersion":"1.08",` + ids + `"eventTime":` + eventTime + `,"eventSource":"sts.amazonaws.com","eventName":"AssumeRole",` +
+		`"awsRegion":"us-east-1","recipientAccountId":"111122223333","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli/2.15",` +
+		`"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/` + user + `","accountId":"111122223333"},` +
+		`"requestParameters":{"roleArn":"arn:aws:iam::111122223333:role/Admin","roleSessionName":"` + user + `"},` +
+		`"responseElements":{"assumedRoleUser":{"arn":"arn:aws:sts::111122223333:assumed-role/Admin/` + user + `"}}}`
+}
+
+// TestBackfillRecordEdges: records real exporters and archives hold, read
+// end to end. Records without any id get distinct finding ids derived from
+// their content (said in the finding); other services' EventBridge events
+// are out of scope, not rejected; a missing, null or empty eventTime is said
+// in words with the event named; a null record is "a null record"; the
+// exporter's "YYYY-MM-DD HH:MM:SSZ" is read; a record over the cap is
+// refused the same way in a .json file as on a .jsonl line.
+func TestBackfillRecordEdges(t *testing.T) {
+	_, table := loadCorpus(t, corpus.Config{Seed: 15, Events: 1, Now: testNow})
+	const when = `"2026-10-31T10:00:00Z"`
+	huge := strings.Replace(edgeRecord("huge", when, `"eventID":"big",`), `"aws-cli/2.15"`, `"`+strings.Repeat("x", 9<<20)+`"`, 1)
+	files := map[string]string{
+		"a-noids.json": `{"Records":[` + edgeRecord("alice", when, "") + `,` + edgeRecord("bob", when, "") + `,null,` +
+			edgeRecord("carol", `"2026-10-31 11:00:00Z"`, `"eventID":"z-form",`) + `]}`,
+		"b-times.jsonl": edgeRecord("dave", `null`, `"eventID":"t-null",`) + "\n" +
+			edgeRecord("erin", `""`, `"eventID":"t-empty",`) + "\n" +
+			strings.Replace(edgeRecord("frank", when, `"eventID":"t-missing",`), `"eventTime":"2026-10-31T10:00:00Z",`, "", 1) + "\n" +
+			"null\n" +
+			`{"version":"0","id":"s3-1","detail-type":"Object Created","source":"aws.s3","account":"111122223333","time":"2026-10-31T10:00:00Z","region":"us-east-1","detail":{"bucket":{"name":"b"}}}` + "\n" +
+			`{"version":"0","id":"s3-2","detail-type":"AWS API Call via CloudTrail","source":"aws.s3","account":"111122223333","time":"2026-10-31T10:00:00Z","region":"us-east-1","detail":{"eventSource":"s3.amazonaws.com","eventName":"PutObject","eventTime":"2026-10-31T10:00:00Z","eventID":"s3-put"}}` + "\n" +
+			huge + "\n",
+		"c-huge.json": `{"Records":[` + edgeRecord("gina", when, `"eventID":"before-huge",`) + `,` + huge + `]}`,
+	}
+	dir := t.TempDir()
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	summary := filepath.Join(t.TempDir(), "summary.json")
+	res := runBackfill(t, "--source", "file:"+dir, "--table", table, "--since", "30d", "--quiet", "--fail-on", "critical", "--summary-json", summary)
+	if res.code != exitClean {
+		t.Errorf("exit %d, want %d; stderr:\n%s", res.code, exitClean, res.stderr)
+	}
+
+	ids := map[string]string{} // finding_id -> caller
+	for _, f := range res.findings {
+		if f.Event.ID == "" && f.FindingIDBasis != "content" {
+			t.Errorf("finding %s of a record without ids: finding_id_basis %q, want content", f.FindingID, f.FindingIDBasis)
+		}
+		if f.Event.ID != "" && f.FindingIDBasis != "" {
+			t.Errorf("finding of event %s: finding_id_basis %q, want none", f.Event.ID, f.FindingIDBasis)
+		}
+		if prev, dup := ids[f.FindingID]; dup {
+			t.Errorf("finding id %s shared by %s and %s", f.FindingID, prev, f.Principal.ARN)
+		}
+		ids[f.FindingID] = f.Principal.ARN
+	}
+	if len(res.findings) != 4 { // alice, bob, carol (z-form), gina (before-huge)
+		t.Errorf("%d findings, want 4 (alice, bob, carol, gina): %v", len(res.findings), ids)
+	}
+
+	s := readSummaryJSON(t, summary)
+	// scanned: 4 (a-noids, one null) + 7 (b-times) + 2 (c-huge: the huge
+	// record ends the file); malformed: 1 + 5 + 1.
+	if s.EventsScanned != 13 || s.InScope != 4 || s.OutOfScope != 2 || s.Rejected != 0 || s.Malformed != 7 {
+		t.Errorf("scanned %d in scope %d out of scope %d rejected %d malformed %d; want 13, 4, 2, 0, 7",
+			s.EventsScanned, s.InScope, s.OutOfScope, s.Rejected, s.Malformed)
+	}
+	for _, want := range []string{
+		"a null record",
+		"event t-null (AssumeRole): no eventTime",
+		"event t-empty (AssumeRole): no eventTime",
+		"event t-missing (AssumeRole): no eventTime",
+		"line 7: record over 8388608 bytes, the cap for one record",
+		"record over 8388608 bytes, the cap for one record; the rest of the file is not read",
+	} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("stderr does not say %q", want)
+		}
+	}
+	for _, never := range []string{"2006-01-02", "parsing time", "aws.s3"} {
+		if strings.Contains(res.stderr, never) {
+			t.Errorf("stderr says %q:\n%s", never, res.stderr)
+		}
+	}
+}
