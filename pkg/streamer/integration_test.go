@@ -96,7 +96,7 @@ func startLive(t *testing.T, q *sqstest.Queue, o liveOptions) *live {
 		t.Fatal(err)
 	}
 	probe := &Probe{Queue: q.Client, QueueURL: q.URL, Table: o.dynamo, TableName: o.table}
-	l := &live{s: s, queue: q, ops: httptest.NewServer(OpsHandler(reg, probe.Check, s.Draining)), done: make(chan error, 1)}
+	l := &live{s: s, queue: q, ops: httptest.NewServer(OpsHandler(reg, probe.Check, s.Draining, s.Degraded)), done: make(chan error, 1)}
 	t.Cleanup(l.ops.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
