@@ -205,7 +205,7 @@ func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger, obs
 		t.MaxIdleConns = 2 * conns
 		t.MaxIdleConnsPerHost = conns
 	})
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient))
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient), config.WithLogger(cli.SDKLogger(log)))
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
