@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
+	"github.com/sessionwatch/sessionwatch/internal/sinkfake"
 )
 
 // TestBackfillReadNothingExits2: a run that could read no record fails (exit
@@ -216,5 +218,40 @@ func TestBackfillRecordEdges(t *testing.T) {
 		if strings.Contains(res.stderr, never) {
 			t.Errorf("stderr says %q:\n%s", never, res.stderr)
 		}
+	}
+}
+
+// TestBackfillSinkRefusalInSummary: a sink that refuses findings (a webhook
+// answering 401) makes the run exit 2, and the summary (stderr and
+// --summary-json) says per sink what was delivered and what failed.
+func TestBackfillSinkRefusalInSummary(t *testing.T) {
+	c, table := loadCorpus(t, corpus.Config{Seed: 15, Events: 40, Now: testNow})
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "trail.json"), corpus.LogFile(c.Events, false), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hook := sinkfake.NewWebhook(t, []byte("the receiver's key"), "X-Sessionwatch-Signature-256")
+	file := filepath.Join(t.TempDir(), "findings.jsonl")
+	summary := filepath.Join(t.TempDir(), "summary.json")
+	code, _, stderr := runRaw(map[string]string{"SESSIONWATCH_WEBHOOK_SECRET": "another key"},
+		append([]string{"--source", "file:" + dir, "--table", table, "--quiet", "--summary-json", summary,
+			"--sink", "file:" + file, "--sink", "webhook:" + hook.URL}, window(c)...)...)
+	if code != exitError {
+		t.Errorf("exit %d, want %d", code, exitError)
+	}
+	s := readSummaryJSON(t, summary)
+	if len(s.Deliveries) != 2 {
+		t.Fatalf("deliveries %+v, want one per sink", s.Deliveries)
+	}
+	fileD, hookD := s.Deliveries[0], s.Deliveries[1]
+	if !strings.HasPrefix(fileD.Sink, "file:") || fileD.Delivered == 0 || fileD.Failed != 0 {
+		t.Errorf("file sink: %+v, want delivered > 0 and none failed", fileD)
+	}
+	if !strings.HasPrefix(hookD.Sink, "webhook:") || hookD.Delivered != 0 || hookD.Failed == 0 {
+		t.Errorf("webhook sink: %+v, want none delivered and some failed", hookD)
+	}
+	want := fmt.Sprintf("sink %s: 0 delivered, %d failed", hookD.Sink, hookD.Failed)
+	if !strings.Contains(stderr, want) || !strings.Contains(stderr, "sink "+hookD.Sink+" refused") {
+		t.Errorf("stderr does not say which sink failed (%q):\n%s", want, stderr)
 	}
 }

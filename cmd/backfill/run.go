@@ -341,7 +341,7 @@ var errAccountsFailed = errors.New("some accounts or files could not be read (se
 var errReadNothing = errors.New("read no record")
 
 func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *switchWriter) (*summary, *people, error) {
-	var loadOpts []func(*config.LoadOptions) error
+	loadOpts := []func(*config.LoadOptions) error{config.WithLogger(cli.SDKLogger(log))}
 	if o.region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(o.region))
 	}

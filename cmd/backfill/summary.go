@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,10 @@ type summary struct {
 	// found is the number of log files a file source listed; -1 for the
 	// other sources.
 	found int
+	// deliveries are what each sink accepted and refused, in --sink order
+	// (none when findings went to no sink).
+	mu         sync.Mutex
+	deliveries []sinkDelivery
 	// problems are what made the run fail although it got to its end
 	// (nothing read), for the summary.
 	problems []string
@@ -81,6 +86,32 @@ func (s *summary) addFinding(sev classify.Severity) {
 	if c, ok := s.bySeverity[sev]; ok {
 		c.Add(1)
 	}
+}
+
+// sinkDelivery is one sink's tally of findings.
+type sinkDelivery struct {
+	Sink      string `json:"sink"`
+	Delivered int    `json:"delivered"`
+	Failed    int    `json:"failed"`
+}
+
+func (s *summary) addDelivery(name string, delivered, failed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.deliveries {
+		if s.deliveries[i].Sink == name {
+			s.deliveries[i].Delivered += delivered
+			s.deliveries[i].Failed += failed
+			return
+		}
+	}
+	s.deliveries = append(s.deliveries, sinkDelivery{Sink: name, Delivered: delivered, Failed: failed})
+}
+
+func (s *summary) deliveryTally() []sinkDelivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]sinkDelivery{}, s.deliveries...)
 }
 
 func (s *summary) findings() int64 { return s.findingCount.Load() }
@@ -201,6 +232,9 @@ func (s *summary) write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  tracked rate    %s\n", rate)
 	fmt.Fprintf(w, "  findings        %d\n", s.findings())
+	for _, d := range s.deliveryTally() {
+		fmt.Fprintf(w, "    sink %s: %d delivered, %d failed\n", d.Sink, d.Delivered, d.Failed)
+	}
 	if !s.findingsOnly {
 		fmt.Fprintf(w, "  pages/objects   %d\n", s.units)
 		fmt.Fprintf(w, "  API calls       %d\n", s.apiCalls)
@@ -282,6 +316,9 @@ type summaryJSON struct {
 	// Problems say why a run that got to its end failed, e.g. "read no
 	// record: ...".
 	Problems []string `json:"problems"`
+	// Deliveries are the findings each sink accepted (delivered) and
+	// refused (failed); a refusal makes the run exit 2.
+	Deliveries []sinkDelivery `json:"deliveries"`
 }
 
 func (s *summary) document() summaryJSON {
@@ -294,6 +331,7 @@ func (s *summary) document() summaryJSON {
 	if d.Accounts == nil {
 		d.Accounts = []string{}
 	}
+	d.Deliveries = s.deliveryTally()
 	d.EventsScanned, d.InScope, d.OutsideWindow = s.read.Load(), s.inScope.Load(), s.outsideWindow.Load()
 	d.OutOfScope, d.Rejected, d.Malformed = s.outOfScope.Load(), s.rejected.Load(), s.malformed.Load()
 	d.Filters, d.FilteredOut = s.filter.Describe(), s.filter.Dropped()
