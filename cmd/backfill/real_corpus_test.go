@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,8 +57,8 @@ func TestBackfillAccountsForRealCorpus(t *testing.T) {
 				t.Errorf("exit %d; stderr:\n%s", code, stderr)
 			}
 			s := readSummaryJSON(t, summary)
-			t.Logf("%s: %d files, %d records: in scope %d, out of scope %d, malformed %d, rejected %d, outside window %d, findings %d, verdicts %v",
-				dir, want.files, want.records, s.InScope, s.OutOfScope, s.Malformed, s.Rejected, s.OutsideWindow, s.Findings, s.Verdicts)
+			t.Logf("%s: %d files, %d records: in scope %d, out of scope %d, malformed %d, rejected %d, outside window %d, findings %d, verdicts %v; %d input secrets checked",
+				dir, want.files, want.records, s.InScope, s.OutOfScope, s.Malformed, s.Rejected, s.OutsideWindow, s.Findings, s.Verdicts, len(want.secrets))
 			if s.EventsScanned != want.records {
 				t.Errorf("scanned %d, but the files hold %d records", s.EventsScanned, want.records)
 			}
@@ -102,7 +103,7 @@ type corpusCount struct {
 func countCorpus(t *testing.T, dir string) corpusCount {
 	t.Helper()
 	var c corpusCount
-	secretKey := regexp.MustCompile(`(?i)"(secretAccessKey|sessionToken|password)"\s*:\s*"([^"]{16,})"`)
+	secretKey := secretPattern()
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -186,6 +187,11 @@ func readMaybeGzip(path string) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
+// secretPattern matches a secret-looking field of a record and its value.
+func secretPattern() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)"(secretAccessKey|sessionToken|password)"\s*:\s*"([^"]{16,})"`)
+}
+
 // secretValues returns the values of a record that must never be printed
 // (a redacted placeholder does not count); secretKey matches their names.
 func secretValues(secretKey *regexp.Regexp, raw []byte) []string {
@@ -196,4 +202,27 @@ func secretValues(secretKey *regexp.Regexp, raw []byte) []string {
 		}
 	}
 	return out
+}
+
+// TestSecretValues: the accounting test's secret detector finds real
+// token values and ignores redactions, so its "no secret in the output"
+// check has something to look for.
+func TestSecretValues(t *testing.T) {
+	secretKey := secretPattern()
+	tests := []struct {
+		record string
+		want   []string
+	}{
+		{`{"credentials":{"sessionToken":"AgoGb3JpZ2luEHoaCXVzLWVhc3QtMQ","accessKeyId":"ASIAEXAMPLE"}}`, []string{"AgoGb3JpZ2luEHoaCXVzLWVhc3QtMQ"}},
+		{`{"SecretAccessKey" : "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}`, []string{"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}},
+		{`{"sessionToken":"REDACTED"}`, nil},
+		{`{"password":"**-redacted-**"}`, nil},
+		{`{"sessionToken":"HIDDEN_DUE_TO_SECURITY_REASONS"}`, nil},
+		{`{"roleSessionName":"AgoGb3JpZ2luEHoaCXVzLWVhc3QtMQ"}`, nil},
+	}
+	for _, tt := range tests {
+		if got := secretValues(secretKey, []byte(tt.record)); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got %q, want %q", tt.record, got, tt.want)
+		}
+	}
 }
