@@ -10,17 +10,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/rs/zerolog"
 
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/report"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
+	"github.com/sessionwatch/sessionwatch/pkg/verdictlog"
 )
 
 // defaultReconcileSettle is --reconcile-settle's default: how old an event
@@ -70,11 +72,14 @@ func (s *idSet) has(id string) bool {
 // says whether --sink was given. Stdout carries the missed events, so the
 // findings go to the sinks given, none by default, and never to stdout.
 func (o *options) reconcileOptions(sinkSet bool) error {
-	if !strings.HasPrefix(o.reconcile, "s3://") && !(strings.HasPrefix(o.reconcile, "file:") && len(o.reconcile) > len("file:")) {
-		return fmt.Errorf("--reconcile %q: want s3://BUCKET[/PREFIX] or file:DIR", o.reconcile)
+	if err := verdictlog.ParseURI(o.reconcile); err != nil {
+		return fmt.Errorf("--reconcile: %w", err)
 	}
 	if o.reconcileSettle < 0 {
 		return fmt.Errorf("--reconcile-settle %s: want zero or more", o.reconcileSettle)
+	}
+	if o.reconcileMargin < 0 {
+		return fmt.Errorf("--reconcile-margin %s: want zero or more", o.reconcileMargin)
 	}
 	if o.checkpoint != "" {
 		return errors.New("--reconcile counts the whole window in one run: it does not combine with --checkpoint")
@@ -90,16 +95,6 @@ func (o *options) reconcileOptions(sinkSet bool) error {
 	return nil
 }
 
-// loggedEvent is what the reconciliation reads of a verdict log entry.
-type loggedEvent struct {
-	ID   string
-	Time time.Time
-}
-
-// verdictReader reads a verdict log: every entry written for events of
-// [since, until), possibly others, which the caller drops by time.
-type verdictReader func(ctx context.Context, uri string, since, until time.Time, fn func(loggedEvent) error) error
-
 // reconciler compares the events a run admits with the verdict log: an
 // event the log lacks is missed, classified, and listed as a JSON line on
 // out; the others only count. It is safe for concurrent use once built.
@@ -108,6 +103,7 @@ type reconciler struct {
 	settle        time.Duration
 	settledBefore time.Time
 	logged        int
+	malformed     int
 	ids           idSet
 	counter       *report.CoverageCounter
 
@@ -118,21 +114,56 @@ type reconciler struct {
 	listed int
 }
 
-// newReconciler loads the log's event ids for [since, until). Events at
-// or after now-settle are too young to count.
-func newReconciler(ctx context.Context, read verdictReader, uri string, since, until, now time.Time, settle time.Duration, out io.Writer) (*reconciler, error) {
-	r := &reconciler{uri: uri, settle: settle, settledBefore: now.Add(-settle), counter: report.NewCoverageCounter()}
-	err := read(ctx, uri, since, until, func(e loggedEvent) error {
-		if e.ID != "" && !e.Time.Before(since) && e.Time.Before(until) {
-			r.ids.add(e.ID)
+// reconcileConfig is what newReconciler reads the log with.
+type reconcileConfig struct {
+	URI string
+	// S3 reads an s3:// log.
+	S3 verdictlog.ReadAPI
+	// Since and Until are the run's window; events at or after Now-Settle
+	// are too young to count.
+	Since, Until, Now time.Time
+	Settle            time.Duration
+	// Margin is how long after an event the streamer may have logged it
+	// (verdictlog.ReaderOptions.Margin; zero: its default).
+	Margin time.Duration
+	// Out receives the missed events' JSON lines.
+	Out io.Writer
+	Log zerolog.Logger
+}
+
+// newReconciler loads the log's event ids for [Since, Until) with
+// pkg/verdictlog. A line or object that cannot be decoded is counted and
+// skipped: the events it held then show as missed, never as covered, so a
+// damaged log can raise a false gap but cannot hide one. A log that cannot
+// be read (a failing S3 call, a missing folder) fails the run.
+func newReconciler(ctx context.Context, cfg reconcileConfig) (*reconciler, error) {
+	r := &reconciler{uri: cfg.URI, settle: cfg.Settle, settledBefore: cfg.Now.Add(-cfg.Settle), counter: report.NewCoverageCounter()}
+	opts := verdictlog.ReaderOptions{Malformed: func(m *verdictlog.MalformedError) error {
+		r.malformed++
+		cfg.Log.Warn().Str("object", m.Object).Int("line", m.Line).Err(m.Err).Msg("verdict log: unreadable line or object skipped")
+		return nil
+	}}
+	opts.Margin = cfg.Margin
+	if dir, ok := strings.CutPrefix(cfg.URI, "file:"); ok {
+		// verdictlog reads a missing hour folder as an empty one; a
+		// missing log folder is a wrong flag, not a log that saw nothing.
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("--reconcile: the verdict log %s: %w", cfg.URI, err)
+		}
+	} else {
+		opts.S3 = cfg.S3
+	}
+	err := verdictlog.Read(ctx, cfg.URI, cfg.Since, cfg.Until, opts, func(e verdictlog.Entry) error {
+		if e.EventTime.Before(cfg.Until) { // Read's window includes Until; the run's does not
+			r.ids.add(e.EventID)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("--reconcile %s: %w", uri, err)
+		return nil, fmt.Errorf("--reconcile: read the verdict log %s: %w", cfg.URI, err)
 	}
 	r.logged = r.ids.seal()
-	r.out = bufio.NewWriter(out)
+	r.out = bufio.NewWriter(cfg.Out)
 	r.enc = json.NewEncoder(r.out)
 	return r, nil
 }
@@ -190,7 +221,7 @@ func (r *reconciler) coverage() *report.Coverage {
 		return nil
 	}
 	c := r.counter.Coverage()
-	c.Log, c.Logged, c.Settle, c.SettledBefore = r.uri, r.logged, r.settle, r.settledBefore
+	c.Log, c.Logged, c.LogMalformed, c.Settle, c.SettledBefore = r.uri, r.logged, r.malformed, r.settle, r.settledBefore
 	r.mu.Lock()
 	c.Gaps = slices.Clone(r.gaps)
 	r.mu.Unlock()
@@ -198,11 +229,4 @@ func (r *reconciler) coverage() *report.Coverage {
 		return cmp.Or(a.EventTime.Compare(b.EventTime), cmp.Compare(a.EventID, b.EventID))
 	})
 	return &c
-}
-
-// verdictLogReader reads a verdict log with pkg/verdictlog.
-func verdictLogReader(awsCfg aws.Config, pathStyle bool) verdictReader {
-	return func(ctx context.Context, uri string, since, until time.Time, fn func(loggedEvent) error) error {
-		return errors.New("verdict log reader: not yet available")
-	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 	"github.com/sessionwatch/sessionwatch/pkg/source"
+	"github.com/sessionwatch/sessionwatch/pkg/verdictlog"
 )
 
 // Exit codes.
@@ -41,8 +42,6 @@ type env struct {
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
 	now            func() time.Time
-	// readVerdicts reads --reconcile's verdict log; nil: pkg/verdictlog.
-	readVerdicts verdictReader
 }
 
 // Source kinds.
@@ -104,6 +103,9 @@ type options struct {
 	// run's clock are not counted.
 	reconcile       string
 	reconcileSettle time.Duration
+	// reconcileMargin is how long after an event the streamer may have
+	// logged it; zero: verdictlog.DefaultMargin.
+	reconcileMargin time.Duration
 }
 
 const usageExample = `Examples:
@@ -183,6 +185,8 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.StringVar(&o.reconcile, "reconcile", "", "the streamer's verdict log (s3://BUCKET/PREFIX or file:DIR): list, as JSON lines on stdout (or --format table), every in-scope event of the window the log lacks, classify only those (findings to --sink, none to stdout), and exit 1 when there is one")
 	o.reconcileSettle = defaultReconcileSettle
 	fs.Var(cli.Duration{D: &o.reconcileSettle}, "reconcile-settle", "with --reconcile, events younger than this at the run's clock (now, not --until) are not counted: the streamer may not have logged them yet")
+	o.reconcileMargin = verdictlog.DefaultMargin
+	fs.Var(cli.Duration{D: &o.reconcileMargin}, "reconcile-margin", "with --reconcile, how long after an event the streamer may have logged it: the log objects written up to this long after --until are read (raise it after a queue backlog)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: backfill --table NAME [--source lookup|s3://BUCKET/PREFIX|file:PATH] [flags]\n")
 		fmt.Fprintf(fs.Output(), "       backfill --source findings:PATH (--report FILE.html | --format table) [flags]\n\n")
@@ -237,7 +241,7 @@ func parseOptions(args []string, e env) (options, error) {
 	}
 	if strings.HasPrefix(o.source, "findings:") {
 		if o.reconcile != "" {
-			return o, errors.New("--reconcile needs CloudTrail events: it does not apply to --source findings:")
+			return o, errors.New("--reconcile needs CloudTrail events: it does not apply to a findings file (--source findings:PATH)")
 		}
 		return findingsOptions(o, set)
 	}
@@ -425,16 +429,18 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 
 	var rec *reconciler
 	if o.reconcile != "" {
-		read := e.readVerdicts
-		if read == nil {
-			read = verdictLogReader(awsCfg, o.s3PathStyle)
-		}
-		// The table, when shown, takes stdout; the JSON lines then go nowhere.
-		var gapOut io.Writer = e.stdout
+		// The table, when shown, takes stdout and lists the missed events;
+		// the JSON lines then go nowhere.
+		cfg := reconcileConfig{URI: o.reconcile, Since: o.since, Until: o.until, Now: e.now(), Settle: o.reconcileSettle,
+			Margin: o.reconcileMargin,
+			Out:    e.stdout, Log: log}
 		if o.view == viewTable {
-			gapOut = io.Discard
+			cfg.Out = io.Discard
 		}
-		if rec, err = newReconciler(ctx, read, o.reconcile, o.since, o.until, e.now(), o.reconcileSettle, gapOut); err != nil {
+		if strings.HasPrefix(o.reconcile, "s3://") {
+			cfg.S3 = o.s3Client(awsCfg)
+		}
+		if rec, err = newReconciler(ctx, cfg); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -475,13 +481,7 @@ func openSource(o options, awsCfg aws.Config, decoder *cloudtrail.Decoder, cp *s
 		return source.NewFiles(source.FilesConfig{Path: strings.TrimPrefix(o.source, "file:"), Decoder: decoder, Checkpoint: cp, Regions: o.regions})
 	case sourceS3:
 		bucket, prefix, _ := source.ParseS3URI(o.source)
-		client := s3.NewFromConfig(awsCfg, func(so *s3.Options) {
-			so.UsePathStyle = o.s3PathStyle
-			// S3-compatible stores send no checksum; the SDK would say so
-			// on stderr for every object.
-			so.DisableLogOutputChecksumValidationSkipped = true
-		})
-		return source.NewArchive(source.S3Config{Client: client, Bucket: bucket, Prefix: prefix, Accounts: o.accounts,
+		return source.NewArchive(source.S3Config{Client: o.s3Client(awsCfg), Bucket: bucket, Prefix: prefix, Accounts: o.accounts,
 			Regions: o.regions, Since: o.since, Until: o.until, Downloads: o.downloads, Decoder: decoder, Checkpoint: cp})
 	default:
 		cfg := source.LookupConfig{AWS: awsCfg, Regions: o.regions, EventNames: o.eventNames, Since: o.since, Until: o.until,
@@ -491,6 +491,17 @@ func openSource(o options, awsCfg aws.Config, decoder *cloudtrail.Decoder, cp *s
 		}
 		return source.NewLookup(cfg)
 	}
+}
+
+// s3Client is the S3 client of the archive source and of an s3:// verdict
+// log.
+func (o options) s3Client(awsCfg aws.Config) *s3.Client {
+	return s3.NewFromConfig(awsCfg, func(so *s3.Options) {
+		so.UsePathStyle = o.s3PathStyle
+		// S3-compatible stores send no checksum; the SDK would say so on
+		// stderr for every object.
+		so.DisableLogOutputChecksumValidationSkipped = true
+	})
 }
 
 // isTerminal reports whether w is a terminal.

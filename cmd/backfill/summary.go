@@ -266,10 +266,6 @@ func (s *summary) write(w io.Writer) {
 	}
 }
 
-// maxGapRowsText bounds the account, region and hour rows the text summary
-// lists; --summary-json has every row.
-const maxGapRowsText = 50
-
 // writeCoverage writes the reconciliation's lines: the log, the coverage
 // rate, and each account, region and hour with a missed event.
 func (s *summary) writeCoverage(w io.Writer) {
@@ -278,6 +274,9 @@ func (s *summary) writeCoverage(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "  verdict log     %s (%d event ids in the window)\n", c.Log, c.Logged)
+	if c.LogMalformed > 0 {
+		fmt.Fprintf(w, "  log unreadable  %d lines or objects skipped (their events count as missed)\n", c.LogMalformed)
+	}
 	fmt.Fprintf(w, "  not settled     %d (at or after %s, younger than %s: not counted)\n", c.Unsettled,
 		c.SettledBefore.UTC().Format(time.RFC3339), c.Settle)
 	rate := "n/a (no settled event)"
@@ -288,7 +287,7 @@ func (s *summary) writeCoverage(w io.Writer) {
 	fmt.Fprintf(w, "  missed          %d\n", c.Missed())
 	gaps := c.GapRows()
 	for i, g := range gaps {
-		if i == maxGapRowsText {
+		if i == report.MaxGapRowsText { // --summary-json has every row
 			fmt.Fprintf(w, "    ... %d more rows (--summary-json lists every one)\n", len(gaps)-i)
 			break
 		}
@@ -367,6 +366,7 @@ type summaryJSON struct {
 type reconcileJSON struct {
 	VerdictLog    string         `json:"verdict_log"`
 	Logged        int            `json:"logged"`
+	LogMalformed  int            `json:"log_malformed"`
 	SettleSeconds float64        `json:"settle_seconds"`
 	SettledBefore time.Time      `json:"settled_before"`
 	Unsettled     int            `json:"unsettled"`
@@ -389,7 +389,7 @@ type coverageJSON struct {
 }
 
 func newReconcileJSON(c *report.Coverage) *reconcileJSON {
-	d := &reconcileJSON{VerdictLog: c.Log, Logged: c.Logged, SettleSeconds: c.Settle.Seconds(), SettledBefore: c.SettledBefore.UTC(),
+	d := &reconcileJSON{VerdictLog: c.Log, Logged: c.Logged, LogMalformed: c.LogMalformed, SettleSeconds: c.Settle.Seconds(), SettledBefore: c.SettledBefore.UTC(),
 		Unsettled: c.Unsettled, Expected: c.Expected, Covered: c.Covered, Missed: c.Missed(), Rows: []coverageJSON{}}
 	if r, ok := c.Rate(); ok {
 		d.CoverageRate = &r

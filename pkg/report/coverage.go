@@ -18,6 +18,9 @@ type Coverage struct {
 	// inside the window.
 	Log    string
 	Logged int
+	// LogMalformed counts the log's lines (or objects) that could not be
+	// decoded and were skipped: their events count as missed.
+	LogMalformed int
 	// Settle is how old an event had to be, at SettledBefore (the run's
 	// clock minus Settle), to be counted; Unsettled counts the younger
 	// ones, left out of every other figure.
@@ -36,6 +39,10 @@ type Coverage struct {
 	// driver's cap (the JSON lines list every one), in event time order.
 	Gaps []Gap
 }
+
+// MaxGapRowsText bounds the account, region and hour rows with a missed
+// event that a text summary lists.
+const MaxGapRowsText = 50
 
 // Missed counts the settled events the log lacks.
 func (c Coverage) Missed() int { return c.Expected - c.Covered }
@@ -137,7 +144,7 @@ func (c *CoverageCounter) AddUnsettled() {
 	c.mu.Unlock()
 }
 
-// Coverage returns the counts so far; the caller sets Log, Logged, Settle
+// Coverage returns the counts so far; the caller sets Log, Logged, LogMalformed, Settle
 // and SettledBefore.
 func (c *CoverageCounter) Coverage() Coverage {
 	c.mu.Lock()

@@ -177,8 +177,52 @@ func WriteTable(w io.Writer, findings []sink.Finding, s Summary, opts TableOptio
 		}
 	}
 	bw.WriteByte('\n')
+	if s.Coverage != nil {
+		writeGapTable(bw, *s.Coverage)
+	}
 	writeSummaryText(bw, s, len(rows), paint)
 	return bw.Flush()
+}
+
+// writeGapTable lists the events a reconciliation found missing from the
+// verdict log (tracked ones included: the stream did not see them
+// either), in event time order.
+func writeGapTable(w *bufio.Writer, c Coverage) {
+	if len(c.Gaps) == 0 {
+		fmt.Fprintln(w, "no event missing from the verdict log")
+		w.WriteByte('\n')
+		return
+	}
+	fmt.Fprintf(w, "missing from the verdict log: %s\n", thousands(c.Missed()))
+	titles := []string{"TIME", "ACCOUNT", "REGION", "EVENT", "VERDICT", "FINDING ID", "EVENT ID"}
+	rows := [][]string{titles}
+	for _, g := range c.Gaps {
+		rows = append(rows, []string{g.EventTime.UTC().Format(TimeLayout), truncateEnd(printable(g.Account), 14),
+			truncateEnd(printable(g.Region), 16), truncateEnd(printable(g.EventName), 26), truncateEnd(printable(g.Verdict), 19),
+			orDash(g.FindingID), truncateMiddle(printable(g.EventID), 40)})
+	}
+	widths := make([]int, len(titles))
+	for _, r := range rows {
+		for i, v := range r {
+			widths[i] = max(widths[i], utf8.RuneCountInString(v))
+		}
+	}
+	for _, r := range rows {
+		for i, v := range r {
+			if i > 0 {
+				w.WriteString(columnGap)
+			}
+			w.WriteString(v)
+			if i < len(r)-1 {
+				w.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(v)))
+			}
+		}
+		w.WriteByte('\n')
+	}
+	if shown := len(c.Gaps); shown < c.Missed() {
+		fmt.Fprintf(w, "(%s of %s shown, the oldest; the JSON lines list every one)\n", thousands(shown), thousands(c.Missed()))
+	}
+	w.WriteByte('\n')
 }
 
 // writeSummaryText writes the summary block under the table.
@@ -228,6 +272,31 @@ func writeSummaryText(w *bufio.Writer, s Summary, shown int, paint func(style, s
 		rate = "n/a (nothing classified)"
 	}
 	row("tracked rate", paint(ansiBold, rate))
+	if s.Coverage != nil {
+		writeCoverageText(w, *s.Coverage, row, paint)
+	}
+}
+
+// writeCoverageText writes a reconciliation's lines of the summary.
+func writeCoverageText(w *bufio.Writer, c Coverage, row func(label, value string), paint func(style, s string) string) {
+	row("verdict log", fmt.Sprintf("%s (%s event ids)", printable(c.Log), thousands(c.Logged)))
+	if c.LogMalformed > 0 {
+		row("log unreadable", thousands(c.LogMalformed)+" lines or objects skipped (their events count as missed)")
+	}
+	row("not settled", fmt.Sprintf("%s (at or after %s: not counted)", thousands(c.Unsettled), c.SettledBefore.UTC().Format(TimeLayout)))
+	r, ok := c.Rate()
+	row("coverage", paint(ansiBold, fmt.Sprintf("%s (%s of %s settled events logged, %s missed)", percent(r, ok),
+		thousands(c.Covered), thousands(c.Expected), thousands(c.Missed()))))
+	gaps := c.GapRows()
+	for i, g := range gaps {
+		if i == MaxGapRowsText {
+			fmt.Fprintf(w, "    ... %s more rows\n", thousands(len(gaps)-i))
+			break
+		}
+		gr, gok := g.Rate()
+		fmt.Fprintf(w, "    %-14s %-16s %s  missed %s of %s (%s)\n", printable(g.Account), printable(g.Region),
+			g.Hour.UTC().Format("2006-01-02T15Z"), thousands(g.Missed()), thousands(g.Expected), percent(gr, gok))
+	}
 }
 
 func windowText(w [2]time.Time) string {

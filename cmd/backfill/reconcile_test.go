@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessionwatch/sessionwatch/internal/corpus"
+	"github.com/sessionwatch/sessionwatch/pkg/classify"
+	"github.com/sessionwatch/sessionwatch/pkg/report"
+	"github.com/sessionwatch/sessionwatch/pkg/verdictlog"
+)
+
+// writeVerdictLog writes events to a file: verdict log with verdictlog's
+// Writer, as the streamer would have logged them (verdict and finding id
+// included), one object per call, named by the clock at.
+func writeVerdictLog(t *testing.T, dir string, at time.Time, events []corpus.Event) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := verdictlog.OpenWriter(ctx, "file:"+dir, verdictlog.WriterOptions{StreamerID: "test-streamer", Now: func() time.Time { return at }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range events {
+		e := verdictlog.Entry{EventID: ev.ID, EventTime: ev.Time, Account: ev.Account, Region: ev.Region, EventName: ev.Name,
+			Verdict: string(ev.Expected)}
+		if ev.Expected != classify.Tracked {
+			e.FindingID = classify.FindingID(decode(t, ev).DedupKey(), ev.Expected)
+		}
+		if err := w.Add(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readGaps decodes the missed events a run listed on stdout.
+func readGaps(t *testing.T, stdout string) []report.Gap {
+	t.Helper()
+	var out []report.Gap
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	for sc.Scan() {
+		var g report.Gap
+		if err := json.Unmarshal(sc.Bytes(), &g); err != nil || g.Schema != report.GapSchema {
+			t.Fatalf("stdout line is not a %s line (%v): %s", report.GapSchema, err, sc.Text())
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+type coverageCell struct {
+	account, region string
+	hour            time.Time
+}
+
+// TestBackfillReconcile runs --reconcile over a file source against a
+// file: verdict log written by verdictlog's Writer: every settled event the
+// log lacks is listed once (JSON lines), classified with the finding_id the
+// streamer gives it, sent to the sink, counted per account, region and
+// hour; a gap exits 1; a log that holds everything exits 0 at 100 %.
+func TestBackfillReconcile(t *testing.T) {
+	c, table := loadCorpus(t, corpus.Config{Seed: 41, Events: 200, Now: testNow, Window: 6 * time.Hour, Retention: 30 * 24 * time.Hour,
+		Accounts: []string{"111122223333", "444455556666"}, Regions: []string{"us-east-1", "eu-west-1", "ap-south-1"}})
+	trail := filepath.Join(t.TempDir(), "trail.json.gz")
+	if err := os.WriteFile(trail, corpus.LogFile(c.All(), true), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	oldest, newest := c.Span()
+	logAt := newest.Add(time.Minute) // the streamer logs an event soon after it happened
+
+	everyThirtieth := func(i int, _ corpus.Event) bool { return i%30 == 7 }
+	tests := []struct {
+		name string
+		// drop says which events the log lacks; logTwice logs the others
+		// twice (a redelivered message).
+		drop     func(i int, ev corpus.Event) bool
+		logTwice bool
+		// settle is --reconcile-settle; events at or after testNow-settle
+		// are not counted.
+		settle   time.Duration
+		wantExit int
+	}{
+		{name: "nothing dropped", drop: func(int, corpus.Event) bool { return false }, wantExit: exitClean},
+		{name: "logged twice", drop: func(int, corpus.Event) bool { return false }, logTwice: true, wantExit: exitClean},
+		{name: "3 percent dropped", drop: everyThirtieth, wantExit: exitFindings},
+		{name: "one region never seen", drop: func(_ int, ev corpus.Event) bool { return ev.Region == "ap-south-1" }, wantExit: exitFindings},
+		{name: "dropped and a region", drop: func(i int, ev corpus.Event) bool { return everyThirtieth(i, ev) || ev.Region == "eu-west-1" },
+			wantExit: exitFindings},
+		{name: "young gaps not counted", drop: func(_ int, ev corpus.Event) bool { return ev.Time.After(newest.Add(-time.Hour)) },
+			settle: testNow.Sub(newest) + 2*time.Hour, wantExit: exitClean},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			settle := tt.settle
+			if settle == 0 {
+				settle = time.Minute // every corpus event is older than MinAge
+			}
+			settledBefore := testNow.Add(-settle)
+			var logged []corpus.Event
+			missed := map[string]corpus.Event{}
+			cells := map[coverageCell][2]int{} // expected, missed
+			unsettled := 0
+			for i, ev := range c.Events {
+				if tt.drop(i, ev) {
+					if !ev.Time.Before(settledBefore) {
+						unsettled++
+						continue
+					}
+					missed[ev.ID] = ev
+				} else {
+					logged = append(logged, ev)
+					if !ev.Time.Before(settledBefore) {
+						unsettled++
+						continue
+					}
+				}
+				k := coverageCell{ev.Account, ev.Region, ev.Time.UTC().Truncate(time.Hour)}
+				n := cells[k]
+				n[0]++
+				if tt.drop(i, ev) {
+					n[1]++
+				}
+				cells[k] = n
+			}
+			if tt.wantExit == exitFindings && len(missed) == 0 {
+				t.Fatal("the case drops nothing that counts")
+			}
+			logDir := t.TempDir()
+			writeVerdictLog(t, logDir, logAt, logged)
+			if tt.logTwice {
+				writeVerdictLog(t, logDir, logAt, logged)
+			}
+			sinkFile := filepath.Join(t.TempDir(), "findings.jsonl")
+			summary := filepath.Join(t.TempDir(), "summary.json")
+			code, stdout, stderr := runRaw(nil, "--source", "file:"+trail, "--table", table, "--quiet",
+				"--since", oldest.Add(-time.Hour).Format(time.RFC3339), "--until", newest.Add(time.Hour).Format(time.RFC3339),
+				"--session-retention", "30d", "--reconcile", "file:"+logDir, "--reconcile-settle", settle.String(), "--sink", "file:"+sinkFile, "--summary-json", summary)
+			if code != tt.wantExit {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.wantExit, stderr)
+			}
+
+			// Exactly the missed events, once each, with the streamer's
+			// verdict and finding id.
+			gaps := readGaps(t, stdout)
+			got := map[string]bool{}
+			for _, g := range gaps {
+				ev, ok := missed[g.EventID]
+				if !ok {
+					t.Errorf("listed %s, which the log has or which is not settled", g.EventID)
+					continue
+				}
+				if got[g.EventID] {
+					t.Errorf("listed %s twice", g.EventID)
+				}
+				got[g.EventID] = true
+				if g.Verdict != string(ev.Expected) || g.Account != ev.Account || g.Region != ev.Region || !g.EventTime.Equal(ev.Time) {
+					t.Errorf("gap %+v, want verdict %s account %s region %s time %s", g, ev.Expected, ev.Account, ev.Region, ev.Time)
+				}
+				wantID := ""
+				if ev.Expected != classify.Tracked {
+					wantID = classify.FindingID(decode(t, ev).DedupKey(), ev.Expected)
+				}
+				if g.FindingID != wantID {
+					t.Errorf("gap %s: finding_id %q, want the streamer's %q", g.EventID, g.FindingID, wantID)
+				}
+			}
+			if len(got) != len(missed) {
+				t.Errorf("listed %d events, want the %d the log lacks", len(got), len(missed))
+			}
+
+			// The sink gets the missed events' findings, nothing else.
+			wantFindings := map[string]string{}
+			for _, ev := range missed {
+				if ev.Expected != classify.Tracked {
+					wantFindings[ev.ID] = classify.FindingID(decode(t, ev).DedupKey(), ev.Expected)
+				}
+			}
+			gotFindings := map[string]string{}
+			if len(wantFindings) > 0 || fileExists(sinkFile) {
+				for _, f := range readFindings(t, sinkFile) {
+					gotFindings[f.Event.ID] = f.FindingID
+				}
+			}
+			if !maps.Equal(gotFindings, wantFindings) {
+				t.Errorf("sink findings (event id: finding id)\n got %v\nwant %v", gotFindings, wantFindings)
+			}
+
+			s := readSummaryJSON(t, summary)
+			rc := s.Reconcile
+			if rc == nil {
+				t.Fatal("summary JSON has no reconcile")
+			}
+			expected := len(c.Events) - unsettled
+			if rc.Expected != expected || rc.Missed != len(missed) || rc.Covered != expected-len(missed) || rc.Unsettled != unsettled {
+				t.Errorf("reconcile expected %d covered %d missed %d unsettled %d, want %d %d %d %d", rc.Expected, rc.Covered,
+					rc.Missed, rc.Unsettled, expected, expected-len(missed), len(missed), unsettled)
+			}
+			if rc.Logged != len(logged) {
+				t.Errorf("logged %d distinct ids, want %d", rc.Logged, len(logged))
+			}
+			if rc.CoverageRate == nil || *rc.CoverageRate != float64(expected-len(missed))/float64(expected) {
+				t.Errorf("coverage rate %v, want %d/%d", rc.CoverageRate, expected-len(missed), expected)
+			}
+			if !rc.SettledBefore.Equal(settledBefore) {
+				t.Errorf("settled before %s, want now minus the settle time %s", rc.SettledBefore, settledBefore)
+			}
+			gotCells := map[coverageCell][2]int{}
+			for _, row := range rc.Rows {
+				gotCells[coverageCell{row.Account, row.Region, row.Hour}] = [2]int{row.Expected, row.Missed}
+			}
+			if !maps.Equal(gotCells, cells) {
+				t.Errorf("rows (account region hour: expected, missed)\n got %v\nwant %v", gotCells, cells)
+			}
+			wantRate := "coverage        100.0%"
+			if len(missed) > 0 {
+				wantRate = "missed          " + strconv.Itoa(len(missed))
+			}
+			if !strings.Contains(stderr, wantRate) {
+				t.Errorf("stderr does not say %q:\n%s", wantRate, stderr)
+			}
+		})
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// TestBackfillReconcileLogErrors: a verdict log that cannot be read fails
+// the run (exit 2, the log named), never a silent 100 % nor a gap; a line
+// that cannot be decoded is skipped and its event counts as missed.
+func TestBackfillReconcileLogErrors(t *testing.T) {
+	c, table := loadCorpus(t, corpus.Config{Seed: 42, Events: 30, Now: testNow, Window: 3 * time.Hour, Retention: 30 * 24 * time.Hour})
+	trail := filepath.Join(t.TempDir(), "trail.json.gz")
+	if err := os.WriteFile(trail, corpus.LogFile(c.All(), true), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, newest := c.Span()
+	logAt := newest.Add(time.Minute)
+	tests := []struct {
+		name     string
+		setup    func(t *testing.T) string // returns the --reconcile URI
+		wantExit int
+		want     []string // in stderr
+	}{
+		{"missing log folder", func(t *testing.T) string { return "file:" + filepath.Join(t.TempDir(), "nowhere") },
+			exitError, []string{"--reconcile: the verdict log file:", "nowhere"}},
+		{"hour folder unreadable", func(t *testing.T) string {
+			dir := t.TempDir()
+			writeVerdictLog(t, dir, logAt, c.Events)
+			hour := filepath.Join(dir, logAt.UTC().Format("2006/01/02/15"))
+			if err := os.RemoveAll(hour); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(hour, []byte("not a folder"), 0o600); err != nil { // ReadDir fails: not a directory
+				t.Fatal(err)
+			}
+			return "file:" + dir
+		}, exitError, []string{"read the verdict log file:", "not a directory"}},
+		{"malformed line", func(t *testing.T) string {
+			dir := t.TempDir()
+			writeVerdictLog(t, dir, logAt, c.Events[1:])
+			writeRawLogObject(t, dir, logAt.Add(time.Minute), "{\"schema\":\"sessionwatch.verdicts/v9\",\"event_id\":\""+c.Events[0].ID+"\"}\n")
+			return "file:" + dir
+		}, exitFindings, []string{"log unreadable  1 lines or objects skipped", "missed          1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runRaw(nil, append([]string{"--source", "file:" + trail, "--table", table, "--quiet",
+				"--session-retention", "30d", "--reconcile", tt.setup(t), "--reconcile-settle", "1m"}, window(c)...)...)
+			if code != tt.wantExit {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.wantExit, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr does not say %q:\n%s", w, stderr)
+				}
+			}
+			if tt.wantExit == exitError && (stdout != "" || strings.Contains(stderr, "coverage ")) {
+				t.Errorf("a failed read reported coverage or gaps: stdout %q\nstderr:\n%s", stdout, stderr)
+			}
+			if tt.wantExit == exitFindings {
+				if gaps := readGaps(t, stdout); len(gaps) != 1 || gaps[0].EventID != c.Events[0].ID {
+					t.Errorf("gaps %+v, want only %s", gaps, c.Events[0].ID)
+				}
+			}
+		})
+	}
+}
+
+// writeRawLogObject writes body as one gzip object of the log, the way
+// the writer names them, without its encoder.
+func writeRawLogObject(t *testing.T, dir string, at time.Time, body string) {
+	t.Helper()
+	name := filepath.Join(dir, at.UTC().Format("2006/01/02/15"), "raw-"+at.UTC().Format("20060102T1504")+"Z-0000.jsonl.gz")
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(f)
+	if _, err := zw.Write([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(zw.Close(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBackfillReconcileFlags: what --reconcile refuses.
+func TestBackfillReconcileFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad uri", []string{"--reconcile", "http://x"}, "want s3://BUCKET[/PREFIX] or file:DIR"},
+		{"empty file", []string{"--reconcile", "file:"}, "file: needs a directory"},
+		{"negative settle", []string{"--reconcile", "file:/tmp/x", "--reconcile-settle", "-1m"}, "--reconcile-settle"},
+		{"checkpoint", []string{"--reconcile", "file:/tmp/x", "--checkpoint", "/tmp/cp.json"}, "does not combine with --checkpoint"},
+		{"stdout sink", []string{"--reconcile", "file:/tmp/x", "--sink", "stdout"}, "cannot share it with --sink stdout"},
+		{"findings source", []string{"--reconcile", "file:/tmp/x", "--source", "findings:/tmp/f.jsonl", "--report", "/tmp/r.html"},
+			"does not apply to a findings file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runRaw(nil, append([]string{"--table", "t", "--source", "file:/tmp"}, tt.args...)...)
+			if code != exitError || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want exit 2 and %q", code, stderr, tt.want)
+			}
+		})
+	}
+}
