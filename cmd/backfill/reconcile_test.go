@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -13,6 +14,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
@@ -25,8 +30,15 @@ import (
 // included), one object per call, named by the clock at.
 func writeVerdictLog(t *testing.T, dir string, at time.Time, events []corpus.Event) {
 	t.Helper()
+	writeVerdictLogTo(t, "file:"+dir, nil, at, events)
+}
+
+// writeVerdictLogTo is writeVerdictLog to any log URI; client writes an
+// s3:// one.
+func writeVerdictLogTo(t *testing.T, uri string, client verdictlog.PutAPI, at time.Time, events []corpus.Event) {
+	t.Helper()
 	ctx := context.Background()
-	w, err := verdictlog.OpenWriter(ctx, "file:"+dir, verdictlog.WriterOptions{StreamerID: "test-streamer", Now: func() time.Time { return at }})
+	w, err := verdictlog.OpenWriter(ctx, uri, verdictlog.WriterOptions{StreamerID: "test-streamer", S3: client, Now: func() time.Time { return at }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,5 +356,61 @@ func TestBackfillReconcileFlags(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit 2 and %q", code, stderr, tt.want)
 			}
 		})
+	}
+}
+
+// TestBackfillReconcileS3Table reconciles the S3 archive against an s3://
+// verdict log (gofakes3, the real SDK client on both sides) and shows the
+// missed events in --format table; a log that cannot be listed (no such
+// bucket) is exit 2 naming the log.
+func TestBackfillReconcileS3Table(t *testing.T) {
+	c, table := loadCorpus(t, corpus.Config{Seed: 43, Events: 120, Now: testNow, Window: 6 * time.Hour, Retention: 30 * 24 * time.Hour,
+		Regions: []string{"us-east-1", "eu-west-1"}})
+	startS3(t, corpus.Archive(c, 40), func(k string) string { return "trail/" + k })
+	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(os.Getenv("AWS_ENDPOINT_URL_S3")), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
+	var logged []corpus.Event
+	var missed []string
+	for i, ev := range c.Events {
+		if i%10 == 3 {
+			missed = append(missed, ev.ID)
+			continue
+		}
+		logged = append(logged, ev)
+	}
+	_, newest := c.Span()
+	logURI := "s3://" + testBucket + "/verdicts"
+	writeVerdictLogTo(t, logURI, client, newest.Add(time.Minute), logged)
+
+	args := append([]string{"--source", "s3://" + testBucket + "/trail", "--s3-path-style", "--table", table, "--quiet",
+		"--session-retention", "30d", "--reconcile-settle", "0s", "--format", "table"}, window(c)...)
+	code, stdout, stderr := runRaw(nil, append(args, "--reconcile", logURI)...)
+	if code != exitFindings {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
+	}
+	if want := "missing from the verdict log: " + strconv.Itoa(len(missed)); !strings.Contains(stdout, want) {
+		t.Errorf("table does not say %q:\n%s", want, stdout)
+	}
+	listed := 0
+	for _, line := range strings.Split(stdout, "\n") {
+		for _, id := range missed {
+			if strings.HasSuffix(line, id) {
+				listed++
+			}
+		}
+	}
+	if listed != len(missed) {
+		t.Errorf("table lists %d of the %d missed events:\n%s", listed, len(missed), stdout)
+	}
+	expected := len(c.Events)
+	wantRate := fmt.Sprintf("coverage        %.1f%% (%d of %d settled events logged, %d missed)",
+		100*float64(expected-len(missed))/float64(expected), expected-len(missed), expected, len(missed))
+	if !strings.Contains(stdout, wantRate) || !strings.Contains(stderr, "missed          "+strconv.Itoa(len(missed))) {
+		t.Errorf("table or stderr lacks the coverage %q:\n%s\nstderr:\n%s", wantRate, stdout, stderr)
+	}
+
+	code, stdout, stderr = runRaw(nil, append(args, "--reconcile", "s3://no-such-bucket/verdicts")...)
+	if code != exitError || !strings.Contains(stderr, "read the verdict log s3://no-such-bucket/verdicts") || strings.Contains(stdout, "coverage") {
+		t.Errorf("missing bucket: exit %d, want 2 naming the log; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
