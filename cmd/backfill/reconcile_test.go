@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
+	"github.com/sessionwatch/sessionwatch/internal/htmlcheck"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/report"
 	"github.com/sessionwatch/sessionwatch/pkg/verdictlog"
@@ -382,11 +383,28 @@ func TestBackfillReconcileS3Table(t *testing.T) {
 	logURI := "s3://" + testBucket + "/verdicts"
 	writeVerdictLogTo(t, logURI, client, newest.Add(time.Minute), logged)
 
+	reportPath := filepath.Join(t.TempDir(), "report.html")
 	args := append([]string{"--source", "s3://" + testBucket + "/trail", "--s3-path-style", "--table", table, "--quiet",
-		"--session-retention", "30d", "--reconcile-settle", "0s", "--format", "table"}, window(c)...)
+		"--session-retention", "30d", "--reconcile-settle", "0s", "--format", "table", "--report", reportPath}, window(c)...)
 	code, stdout, stderr := runRaw(nil, append(args, "--reconcile", logURI)...)
 	if code != exitFindings {
 		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
+	}
+	// The report (self-contained: readReport checks) has the coverage card
+	// and a missed-event row per missed event.
+	rep := readReport(t, reportPath)
+	wantCard := fmt.Sprintf("%.1f%%", 100*float64(len(c.Events)-len(missed))/float64(len(c.Events)))
+	if rep.cards["Coverage"] != wantCard {
+		t.Errorf("report coverage card %q, want %q", rep.cards["Coverage"], wantCard)
+	}
+	if tbl := htmlcheck.ByID(rep.doc, "missed"); tbl == nil {
+		t.Error("the report lists no missed events")
+	} else {
+		for _, id := range missed {
+			if !strings.Contains(htmlcheck.Text(tbl), id) {
+				t.Errorf("the report's missed events lack %s", id)
+			}
+		}
 	}
 	if want := "missing from the verdict log: " + strconv.Itoa(len(missed)); !strings.Contains(stdout, want) {
 		t.Errorf("table does not say %q:\n%s", want, stdout)

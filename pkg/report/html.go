@@ -96,6 +96,7 @@ type view struct {
 	RolesChart         *chart
 	AccountRegions     []accountRegionView
 	AccountRegionsNote string
+	Coverage           *coverageView
 	Rows               []rowView
 	RowsNote, Shown    string
 	VerdictOptions     []string
@@ -138,6 +139,7 @@ func newView(s Summary, findings []sink.Finding, opts HTMLOptions) view {
 		v.Filters = append(v.Filters, printable(f))
 	}
 	v.Totals = totals(s)
+	v.Coverage = newCoverageView(s.Coverage)
 
 	verdicts := verdictOrder(s.PerVerdict)
 	for _, vd := range verdicts {
@@ -246,6 +248,11 @@ func totals(s Summary) []stat {
 		note = "nothing classified"
 	}
 	out = append(out, stat{Label: "Tracked rate", Value: percent(rate, ok), Note: note, Rate: ok})
+	if c := s.Coverage; c != nil {
+		r, ok := c.Rate()
+		out = append(out, stat{Label: "Coverage", Value: percent(r, ok), Rate: ok,
+			Note: fmt.Sprintf("%s of %s settled events in the verdict log", thousands(c.Covered), thousands(c.Expected))})
+	}
 	return out
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"golang.org/x/net/html"
-	"golang.org/x/net/html/atom"
 
 	"github.com/sessionwatch/sessionwatch/internal/htmlcheck"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
@@ -50,17 +49,7 @@ func countSVG(doc *html.Node, name string) int {
 
 func findingRows(t *testing.T, doc *html.Node) []*html.Node {
 	t.Helper()
-	table := htmlcheck.ByID(doc, "findings")
-	if table == nil {
-		t.Fatal("no findings table")
-	}
-	var rows []*html.Node
-	htmlcheck.Walk(table, func(n *html.Node) {
-		if n.DataAtom == atom.Tr && n.Parent != nil && n.Parent.DataAtom == atom.Tbody {
-			rows = append(rows, n)
-		}
-	})
-	return rows
+	return tableRows(t, doc, "findings")
 }
 
 func corpusReport(t *testing.T, maxFindings int) (Summary, []sink.Finding) {

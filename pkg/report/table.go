@@ -220,7 +220,7 @@ func writeGapTable(w *bufio.Writer, c Coverage) {
 		w.WriteByte('\n')
 	}
 	if shown := len(c.Gaps); shown < c.Missed() {
-		fmt.Fprintf(w, "(%s of %s shown, the oldest; the JSON lines list every one)\n", thousands(shown), thousands(c.Missed()))
+		fmt.Fprintf(w, "(%s of %s shown, the first found; the JSON lines list every one)\n", thousands(shown), thousands(c.Missed()))
 	}
 	w.WriteByte('\n')
 }
