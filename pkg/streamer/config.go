@@ -19,6 +19,9 @@ const (
 	DefaultRetryInitial      = 500 * time.Millisecond
 	DefaultRetryMax          = 30 * time.Second
 	DefaultRetryHold         = 5 * time.Minute
+	// DefaultVerdictLogInterval is how often the verdict log is written
+	// (sooner when half of MaxInFlight waits for it).
+	DefaultVerdictLogInterval = time.Minute
 )
 
 // Limits SQS sets.
@@ -70,6 +73,11 @@ type Config struct {
 	// and retried in the process; after that it is released with its next
 	// back-off as visibility timeout.
 	RetryHold time.Duration
+	// VerdictLogInterval is the longest a message whose findings are safe
+	// waits for the verdict log (Deps.VerdictLog) to be written before it
+	// is deleted; a flush also starts once half of MaxInFlight waits (or
+	// fewer, when that would leave the pollers no room for a batch).
+	VerdictLogInterval time.Duration
 }
 
 // Validate fills defaults and checks ranges.
@@ -108,6 +116,9 @@ func (c *Config) validate(needQueue bool) error {
 	if c.RetryHold == 0 {
 		c.RetryHold = DefaultRetryHold
 	}
+	if c.VerdictLogInterval == 0 {
+		c.VerdictLogInterval = DefaultVerdictLogInterval
+	}
 
 	var errs []error
 	if needQueue && c.QueueURL == "" {
@@ -142,6 +153,9 @@ func (c *Config) validate(needQueue bool) error {
 	}
 	if c.RetryHold < 0 {
 		errs = append(errs, fmt.Errorf("retry hold %v is negative", c.RetryHold))
+	}
+	if c.VerdictLogInterval < time.Second || c.VerdictLogInterval > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("verdict log interval %v: want 1s to 10m", c.VerdictLogInterval))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("streamer: config: %w", err)
