@@ -57,17 +57,22 @@ func BenchmarkVerdictLogObject(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var obj verdictlog.Object
+			var (
+				obj      verdictlog.Object
+				jsonSize int
+			)
 			b.ResetTimer()
 			for range b.N {
 				if err := w.Add(context.Background(), entries...); err != nil {
 					b.Fatal(err)
 				}
+				_, jsonSize = w.Buffered()
 				if obj, err = w.Flush(context.Background()); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(obj.Bytes)/float64(obj.Entries), "gzip-bytes/event")
+			b.ReportMetric(float64(jsonSize)/float64(obj.Entries), "json-bytes/event")
 			b.ReportMetric(float64(rate*3600)/float64(perObject), "objects/hour")
 			b.ReportMetric(float64(obj.Bytes)*float64(rate*3600)/float64(perObject)/(1<<20), "MiB/hour")
 		})
