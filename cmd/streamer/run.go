@@ -96,6 +96,7 @@ func parseOptions(args []string, e env) (options, error) {
 		accounts   = fs.String("accounts", "", "comma-separated allowlist of account ids an event may come from (default: every account)")
 		eventNames = fs.String("event-names", strings.Join(cloudtrail.DefaultEventNames(), ","), "comma-separated STS event names to classify")
 		logLevel   = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		expect     = fs.String("expect-regions", "", "comma-separated regions that must send events (in each --accounts account, else each account seen); every account and region seen is expected too")
 	)
 	o.stream = streamer.Config{
 		Pollers:           streamer.DefaultPollers,
@@ -106,6 +107,7 @@ func parseOptions(args []string, e env) (options, error) {
 		ShutdownTimeout:   streamer.DefaultShutdownTimeout,
 
 		VerdictLogInterval: streamer.DefaultVerdictLogInterval,
+		SilenceAfter:       streamer.DefaultSilenceAfter,
 	}
 	o.retention, o.skew = classify.DefaultRetention, classify.DefaultClockSkew
 	fs.StringVar(&o.queueURL, "queue-url", "", "URL of the SQS queue to consume (required)")
@@ -124,6 +126,7 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.StringVar(&o.verdictLog, "verdict-log", "", "record every classified event (tracked included) in this verdict log, s3://BUCKET/PREFIX or file:DIR, before its message is deleted (docs/VERDICTLOG.md; empty: none)")
 	fs.Var(cli.Duration{D: &o.stream.VerdictLogInterval}, "verdict-log-interval", "write the verdict log this often (one object each), or sooner once half of --max-in-flight waits for it; messages are deleted after")
 	fs.StringVar(&o.verdictLogID, "verdict-log-id", "", "this streamer's name in the verdict log's object names (default: the host name)")
+	fs.Var(cli.Duration{D: &o.stream.SilenceAfter}, "silence-after", "an expected account and region with no event for longer counts in sessionwatch_streamer_silent_regions")
 	classification := cli.AddClassificationFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: streamer --queue-url URL --table NAME [flags]\n\n")
@@ -151,6 +154,8 @@ func parseOptions(args []string, e env) (options, error) {
 		return o, errors.New("--table is required")
 	}
 	o.stream.QueueURL = o.queueURL
+	o.accounts = cli.CSV(*accounts)
+	o.stream.ExpectRegions, o.stream.ExpectAccounts = cli.CSV(*expect), o.accounts
 	if o.verdictLog != "" && o.lambda {
 		return o, errors.New("--verdict-log: not supported under the Lambda runtime (the event source mapping deletes the messages)")
 	}

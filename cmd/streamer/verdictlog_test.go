@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -137,5 +138,26 @@ func TestVerdictLogOptions(t *testing.T) {
 				t.Errorf("verdict log %q id %q interval %v, want %q %q %v", o.verdictLog, o.verdictLogID, o.stream.VerdictLogInterval, tc.wantURI, tc.wantID, tc.wantIntv)
 			}
 		})
+	}
+}
+
+func TestSilenceOptions(t *testing.T) {
+	vars := map[string]string{"SESSIONWATCH_QUEUE_URL": "q", "SESSIONWATCH_TABLE": "t", "SESSIONWATCH_ACCOUNTS": "111122223333",
+		"SESSIONWATCH_EXPECT_REGIONS": "us-east-1,eu-west-1", "SESSIONWATCH_SILENCE_AFTER": "2h"}
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	o, err := parseOptions(nil, env{stderr: &bytes.Buffer{}, lookupEnv: lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := o.stream; s.SilenceAfter != 2*time.Hour || strings.Join(s.ExpectRegions, ",") != "us-east-1,eu-west-1" || strings.Join(s.ExpectAccounts, ",") != "111122223333" {
+		t.Errorf("silence options %v %q %q", s.SilenceAfter, s.ExpectRegions, s.ExpectAccounts)
+	}
+	if o, err := parseOptions(nil, env{stderr: &bytes.Buffer{}, lookupEnv: noEnv}); err == nil || o.stream.SilenceAfter != 6*time.Hour {
+		t.Errorf("default silence after %v (err %v)", o.stream.SilenceAfter, err) // err: no queue URL
+	}
+	for _, args := range [][]string{{"--expect-regions", "us-east-1,mars"}, {"--silence-after", "10s"}} {
+		if _, err := parseOptions(append([]string{"--queue-url", "q", "--table", "t"}, args...), env{stderr: &bytes.Buffer{}, lookupEnv: noEnv}); err == nil {
+			t.Errorf("%q: no error", args)
+		}
 	}
 }

@@ -78,6 +78,13 @@ type Config struct {
 	// is deleted; a flush also starts once half of MaxInFlight waits (or
 	// fewer, when that would leave the pollers no room for a batch).
 	VerdictLogInterval time.Duration
+	// SilenceAfter: an expected account and region that sent no event for
+	// longer is silent (sessionwatch_streamer_silent_regions). Expected:
+	// every pair seen so far, and each of ExpectRegions in each of
+	// ExpectAccounts (every account seen, when empty).
+	SilenceAfter   time.Duration
+	ExpectRegions  []string
+	ExpectAccounts []string
 }
 
 // Validate fills defaults and checks ranges.
@@ -119,6 +126,9 @@ func (c *Config) validate(needQueue bool) error {
 	if c.VerdictLogInterval == 0 {
 		c.VerdictLogInterval = DefaultVerdictLogInterval
 	}
+	if c.SilenceAfter == 0 {
+		c.SilenceAfter = DefaultSilenceAfter
+	}
 
 	var errs []error
 	if needQueue && c.QueueURL == "" {
@@ -156,6 +166,19 @@ func (c *Config) validate(needQueue bool) error {
 	}
 	if c.VerdictLogInterval < time.Second || c.VerdictLogInterval > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("verdict log interval %v: want 1s to 10m", c.VerdictLogInterval))
+	}
+	if c.SilenceAfter < time.Minute {
+		errs = append(errs, fmt.Errorf("silence after %v: want at least 1m", c.SilenceAfter))
+	}
+	for _, r := range c.ExpectRegions {
+		if !ValidRegion(r) {
+			errs = append(errs, fmt.Errorf("expected region %q: not a region name", r))
+		}
+	}
+	for _, a := range c.ExpectAccounts {
+		if !accountPattern.MatchString(a) {
+			errs = append(errs, fmt.Errorf("expected account %q: want 12 digits", a))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("streamer: config: %w", err)

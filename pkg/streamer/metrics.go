@@ -54,6 +54,10 @@ type Metrics struct {
 	verdictLogFailures prometheus.Counter
 	verdictLogSkipped  prometheus.Counter
 	verdictLogWaiting  prometheus.Gauge
+
+	lastEvent           *prometheus.GaugeVec // by account and region
+	silentRegions       prometheus.Gauge
+	silencePairsDropped prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -139,6 +143,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, v := range classify.AllVerdicts() {
 		m.verdicts[v] = verdicts.WithLabelValues(string(v))
 	}
+	m.lastEvent, m.silentRegions, m.silencePairsDropped = silenceMetrics()
 	m.orphanConfirmed = orphans.WithLabelValues("confirmed")
 	m.orphanCleared = orphans.WithLabelValues("cleared")
 	if reg == nil {
@@ -150,6 +155,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		m.sinkFailures, m.sinkFailing, m.sinkRetries, m.sinkGaveUp, orphans, m.extended, m.extendFailures, m.s3Objects, m.s3Errors,
 		m.inFlight, m.held, m.ackLatency,
 		m.verdictLogObjects, m.verdictLogEntries, m.verdictLogBytes, m.verdictLogFailures, m.verdictLogSkipped, m.verdictLogWaiting,
+		m.lastEvent, m.silentRegions, m.silencePairsDropped,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("streamer: register metrics: %w", err)

@@ -31,6 +31,9 @@ type engine struct {
 	log     zerolog.Logger
 	// logVerdicts: settle collects each delivery's verdict log entries.
 	logVerdicts bool
+	// observe, when set, is told of the account, region and time of every
+	// event decoded in scope (silence detection).
+	observe func(account, region string, t time.Time)
 }
 
 // newEngine builds the engine from a validated cfg.
@@ -204,6 +207,11 @@ func (s *engine) decode(ctx context.Context, d *delivery) (o outcome, done bool)
 		d.items = items
 	}
 	d.decoded = true
+	if s.observe != nil {
+		for _, it := range d.items {
+			s.observe(it.ev.Account, it.ev.Region, it.ev.Time)
+		}
+	}
 	return outcome{}, false
 }
 

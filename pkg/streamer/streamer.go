@@ -32,7 +32,9 @@ type Deps struct {
 	// VerdictLog, when set, records every classified event; a message is
 	// deleted only once its events are in it (Streamer only).
 	VerdictLog VerdictLog
-	Log        zerolog.Logger
+	// Now is the clock of silence detection (nil: time.Now).
+	Now func() time.Time
+	Log zerolog.Logger
 }
 
 // Streamer consumes the queue. Build it with New and run it once with Run.
@@ -46,6 +48,7 @@ type Streamer struct {
 	work     chan *delivery
 	acks     chan ackRequest
 	vlog     *verdictBatcher // nil: no verdict log
+	silence  *silence
 	draining atomic.Bool
 	ran      atomic.Bool
 	// shutdownReleases counts the messages handed back at shutdown (held,
@@ -77,6 +80,12 @@ func New(cfg Config, deps Deps) (*Streamer, error) {
 		s.vlog = newVerdictBatcher(s, deps.VerdictLog)
 		s.logVerdicts = true
 	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	s.silence = newSilence(cfg, now, m, deps.Log)
+	s.observe = s.silence.observe
 	s.sched = newScheduler(func(n int) { m.held.Set(float64(n)) }, func(d *delivery) { s.release(d, 0, reasonShutdown) })
 	return s, nil
 }
@@ -111,6 +120,7 @@ func (s *Streamer) Run(ctx context.Context) error {
 	go func() { ackDone <- s.acker(finalCtx) }()
 
 	g.Go(func() error { return s.heartbeat(hbCtx) })
+	g.Go(func() error { s.silence.run(hbCtx, silenceCheckEvery); return nil })
 	// Pollers and workers stop in turn (receive, then work), so each kind
 	// has its own group; neither ever returns an error.
 	var pollers, workers errgroup.Group
