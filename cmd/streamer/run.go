@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 	"github.com/sessionwatch/sessionwatch/pkg/streamer"
+	"github.com/sessionwatch/sessionwatch/pkg/verdictlog"
 )
 
 // Exit codes.
@@ -41,6 +43,7 @@ const (
 type env struct {
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
+	hostname       func() (string, error) // nil: os.Hostname
 }
 
 type options struct {
@@ -58,6 +61,8 @@ type options struct {
 	pprof          bool
 	logLevel       zerolog.Level
 	lambda         bool // started by the Lambda runtime
+	verdictLog     string
+	verdictLogID   string
 }
 
 const usageExample = `Example:
@@ -91,6 +96,7 @@ func parseOptions(args []string, e env) (options, error) {
 		accounts   = fs.String("accounts", "", "comma-separated allowlist of account ids an event may come from (default: every account)")
 		eventNames = fs.String("event-names", strings.Join(cloudtrail.DefaultEventNames(), ","), "comma-separated STS event names to classify")
 		logLevel   = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		expect     = fs.String("expect-regions", "", "comma-separated regions that must send events (in each --accounts account, else each account seen); every account and region seen is expected too")
 	)
 	o.stream = streamer.Config{
 		Pollers:           streamer.DefaultPollers,
@@ -99,6 +105,9 @@ func parseOptions(args []string, e env) (options, error) {
 		VisibilityTimeout: streamer.DefaultVisibilityTimeout,
 		OrphanGrace:       streamer.DefaultOrphanGrace,
 		ShutdownTimeout:   streamer.DefaultShutdownTimeout,
+
+		VerdictLogInterval: streamer.DefaultVerdictLogInterval,
+		SilenceAfter:       streamer.DefaultSilenceAfter,
 	}
 	o.retention, o.skew = classify.DefaultRetention, classify.DefaultClockSkew
 	fs.StringVar(&o.queueURL, "queue-url", "", "URL of the SQS queue to consume (required)")
@@ -114,6 +123,10 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.BoolVar(&o.pprof, "pprof", false, "also serve Go's profiler at /debug/pprof/ on --metrics-addr (off by default: profiles can show event data)")
 	fs.Var(cli.Duration{D: &o.stream.ShutdownTimeout}, "shutdown-timeout", "on SIGTERM or SIGINT, exit within this long")
 	fs.Var(cli.Duration{D: &o.skew}, "clock-skew", "tolerance in time comparisons")
+	fs.StringVar(&o.verdictLog, "verdict-log", "", "record every classified event (tracked included) in this verdict log, s3://BUCKET/PREFIX or file:DIR, before its message is deleted (docs/VERDICTLOG.md; empty: none)")
+	fs.Var(cli.Duration{D: &o.stream.VerdictLogInterval}, "verdict-log-interval", "write the verdict log this often (one object each), or sooner once half of --max-in-flight waits for it; messages are deleted after")
+	fs.StringVar(&o.verdictLogID, "verdict-log-id", "", "this streamer's name in the verdict log's object names (default: the host name)")
+	fs.Var(cli.Duration{D: &o.stream.SilenceAfter}, "silence-after", "an expected account and region with no event for longer counts in sessionwatch_streamer_silent_regions")
 	classification := cli.AddClassificationFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: streamer --queue-url URL --table NAME [flags]\n\n")
@@ -141,6 +154,19 @@ func parseOptions(args []string, e env) (options, error) {
 		return o, errors.New("--table is required")
 	}
 	o.stream.QueueURL = o.queueURL
+	o.accounts = cli.CSV(*accounts)
+	o.stream.ExpectRegions, o.stream.ExpectAccounts = cli.CSV(*expect), o.accounts
+	if o.verdictLog != "" && o.lambda {
+		return o, errors.New("--verdict-log: not supported under the Lambda runtime (the event source mapping deletes the messages)")
+	}
+	if o.verdictLog != "" {
+		if o.verdictLogID == "" {
+			o.verdictLogID = defaultStreamerID(e.hostname)
+		}
+		if err := verdictlog.ValidStreamerID(o.verdictLogID); err != nil {
+			return o, fmt.Errorf("--verdict-log-id: %w", err)
+		}
+	}
 	if o.stream.ShutdownTimeout <= 0 {
 		return o, fmt.Errorf("--shutdown-timeout %v: want more than 0", o.stream.ShutdownTimeout)
 	}
@@ -161,6 +187,25 @@ func parseOptions(args []string, e env) (options, error) {
 		return o, errors.New("--event-names: want at least one name")
 	}
 	return o, nil
+}
+
+// defaultStreamerID is the host name (an ECS task's or a pod's is its own)
+// made a valid streamer id: other characters become '-'.
+func defaultStreamerID(hostname func() (string, error)) string {
+	if hostname == nil {
+		hostname = os.Hostname
+	}
+	name, err := hostname()
+	if err != nil || name == "" {
+		return "streamer"
+	}
+	b := []byte(name)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	return string(b[:min(len(b), 128)])
 }
 
 func httpShutdownShare(total time.Duration) time.Duration { return min(total/10, time.Second) }
@@ -193,6 +238,7 @@ func run(ctx context.Context, args []string, e env) int {
 type pipeline struct {
 	queue  *sqs.Client
 	table  *dynamodb.Client
+	s3     *s3.Client
 	finder *sessions.Finder
 	deps   streamer.Deps // without Queue and Metrics
 }
@@ -209,7 +255,7 @@ func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger, obs
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	p := &pipeline{queue: sqs.NewFromConfig(awsCfg), table: dynamodb.NewFromConfig(awsCfg)}
+	p := &pipeline{queue: sqs.NewFromConfig(awsCfg), table: dynamodb.NewFromConfig(awsCfg), s3: s3.NewFromConfig(awsCfg)}
 	p.finder, err = sessions.Open(p.table, sessions.Config{
 		Store:   sessions.StoreConfig{Table: o.table},
 		Matcher: sessions.MatcherConfig{ClockSkew: o.skew},
@@ -236,7 +282,7 @@ func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger, obs
 		outs = append(outs, s)
 	}
 	p.deps = streamer.Deps{
-		Objects: s3.NewFromConfig(awsCfg),
+		Objects: p.s3,
 		Decoder: cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.eventNames,
 			IncludeServiceCallers: o.classification.IncludeServiceCallers}),
 		Classifier: classifier,
@@ -273,6 +319,15 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 	cfg.ShutdownTimeout -= httpShutdownShare(o.stream.ShutdownTimeout)
 	deps := p.deps
 	deps.Queue, deps.Metrics = p.queue, metrics
+	if o.verdictLog != "" {
+		w, err := verdictlog.OpenWriter(ctx, o.verdictLog, verdictlog.WriterOptions{StreamerID: o.verdictLogID, S3: p.s3})
+		if err != nil {
+			closeSinks(deps.Sinks)
+			return fmt.Errorf("--verdict-log: %w", err)
+		}
+		deps.VerdictLog = w
+		log.Info().Str("verdict_log", o.verdictLog).Str("streamer_id", o.verdictLogID).Dur("interval", cfg.VerdictLogInterval).Msg("verdict log on")
+	}
 	st, err := streamer.New(cfg, deps)
 	if err != nil {
 		closeSinks(deps.Sinks)

@@ -12,6 +12,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,6 +74,38 @@ type Event struct {
 	// The session the call issued (empty when errorCode is set).
 	AssumedRoleARN string
 	AccessKeyID    string
+
+	// Pipeline is what an EventBridge or SQS call changed; nil for any
+	// other eventSource.
+	Pipeline *PipelineChange
+}
+
+// PipelineChange is the rule or queue an EventBridge or SQS call named.
+type PipelineChange struct {
+	// Rule is the EventBridge rule (requestParameters.name of DisableRule,
+	// DeleteRule and PutRule, requestParameters.rule of PutTargets and
+	// RemoveTargets) and EventBus its bus (empty: the default bus).
+	Rule     string
+	EventBus string
+	// RuleState is PutRule's requestParameters.state (DISABLED, say).
+	RuleState string
+	// QueueURL is SetQueueAttributes' requestParameters.queueUrl, and
+	// Attributes the names of the attributes it set, sorted.
+	QueueURL   string
+	Attributes []string
+}
+
+// Resource names what the call changed: the rule (with its bus when not
+// the default) or the queue.
+func (p *PipelineChange) Resource() string {
+	switch {
+	case p.QueueURL != "":
+		return "queue " + p.QueueURL
+	case p.EventBus != "" && p.EventBus != "default":
+		return "rule " + p.Rule + " on bus " + p.EventBus
+	default:
+		return "rule " + p.Rule
+	}
 }
 
 // Failed reports whether the call failed; a failed call created no session.
@@ -163,6 +197,14 @@ type rawRequest struct {
 	RoleARN         string `json:"roleArn"`
 	RoleSessionName string `json:"roleSessionName"`
 	SourceIdentity  string `json:"sourceIdentity"`
+
+	// EventBridge and SQS calls (pipeline_tampered).
+	Name         string                     `json:"name"`
+	Rule         string                     `json:"rule"`
+	EventBusName string                     `json:"eventBusName"`
+	State        string                     `json:"state"`
+	QueueURL     string                     `json:"queueUrl"`
+	Attributes   map[string]json.RawMessage `json:"attributes"`
 }
 
 type rawResponse struct {
@@ -252,6 +294,9 @@ func (r *rawRecord) toEvent() (*Event, error) {
 		ev.TargetRoleARN = p.RoleARN
 		ev.RoleSessionName = p.RoleSessionName
 	}
+	if IsPipelineEventSource(r.EventSource) {
+		ev.Pipeline = r.pipelineChange()
+	}
 	if ev.TargetRoleARN == "" {
 		for _, res := range r.Resources {
 			if res.Type == "AWS::IAM::Role" && res.ARN != "" {
@@ -279,6 +324,25 @@ func (r *rawRecord) toEvent() (*Event, error) {
 		}
 	}
 	return ev, nil
+}
+
+// pipelineChange reads the rule or queue an EventBridge or SQS call named.
+// A denied call's requestParameters are null: the change is then empty.
+func (r *rawRecord) pipelineChange() *PipelineChange {
+	pc := &PipelineChange{}
+	p := r.RequestParameters
+	if p == nil {
+		return pc
+	}
+	pc.Rule = p.Name
+	if pc.Rule == "" {
+		pc.Rule = p.Rule
+	}
+	pc.EventBus, pc.RuleState, pc.QueueURL = p.EventBusName, p.State, p.QueueURL
+	if len(p.Attributes) > 0 {
+		pc.Attributes = slices.Sorted(maps.Keys(p.Attributes))
+	}
+	return pc
 }
 
 // roleFromErrorMessage extracts the role from an AccessDenied message such as

@@ -10,7 +10,7 @@ import (
 )
 
 func addPublicSeeds(f *testing.F) {
-	for _, file := range []string{"assume_role_records.jsonl", "other_sts_records.jsonl"} {
+	for _, file := range []string{"assume_role_records.jsonl", "other_sts_records.jsonl", "pipeline_records.jsonl"} {
 		fh, err := os.Open(filepath.Join(publicDir, file))
 		if err != nil {
 			f.Fatal(err)
@@ -35,7 +35,7 @@ func FuzzDecodeMessage(f *testing.F) {
 		`{}`, `null`, `"x"`, `{"detail":null}`, `{"Type":"Notification","MessageId":"1","Message":"null"}`} {
 		f.Add([]byte(s))
 	}
-	d := NewDecoder(Config{Accounts: []string{"111122223333"}})
+	d := NewDecoder(Config{Accounts: []string{"111122223333", "123456789012"}, EventNames: append(DefaultEventNames(), PipelineEventNames()...)})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		msg, err := d.DecodeMessage(body)
 		classes := 0

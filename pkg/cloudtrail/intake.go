@@ -29,11 +29,65 @@ const (
 	STSEventSource     = "sts.amazonaws.com"
 )
 
+// The pipeline's own services: changes to the EventBridge rule or the queue
+// that feed the streamer are classified as pipeline_tampered. Their
+// envelopes say aws.events and aws.sqs; a second EventBridge rule matches
+// them (the Terraform contract test checks it against these values).
+const (
+	EventsEnvelopeSource = "aws.events"
+	EventsEventSource    = "events.amazonaws.com"
+	SQSEnvelopeSource    = "aws.sqs"
+	SQSEventSource       = "sqs.amazonaws.com"
+)
+
 const digestFolder = "CloudTrail-Digest/"
 
 // DefaultEventNames are the STS calls classified unless configured otherwise.
 func DefaultEventNames() []string {
 	return []string{"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"}
+}
+
+// PipelineEventNames are the EventBridge and SQS calls that change the
+// stream's own rule or queue, in a stable order. The streamer classifies
+// them by default (--pipeline-events); the backfill only when --event-names
+// lists them.
+func PipelineEventNames() []string {
+	return []string{"DisableRule", "DeleteRule", "PutRule", "PutTargets", "RemoveTargets", "SetQueueAttributes"}
+}
+
+// IsPipelineEventSource reports whether source is the eventSource of a
+// pipeline call (EventBridge or SQS).
+func IsPipelineEventSource(source string) bool {
+	return source == EventsEventSource || source == SQSEventSource
+}
+
+// wantSource is the eventSource a classified event of that name must carry.
+// PutRule is a pipeline call: it can rewrite the rule's pattern so that it
+// matches nothing, or set its state to DISABLED.
+func wantSource(name string) string {
+	switch name {
+	case "DisableRule", "DeleteRule", "PutRule", "PutTargets", "RemoveTargets":
+		return EventsEventSource
+	case "SetQueueAttributes":
+		return SQSEventSource
+	default:
+		return STSEventSource
+	}
+}
+
+// envelopeService is the eventSource the record inside an envelope from
+// source must carry; false for a source sessionwatch never accepts.
+func envelopeService(source string) (string, bool) {
+	switch source {
+	case EnvelopeSource:
+		return STSEventSource, true
+	case EventsEnvelopeSource:
+		return EventsEventSource, true
+	case SQSEnvelopeSource:
+		return SQSEventSource, true
+	default:
+		return "", false
+	}
 }
 
 // ObjectRef names a CloudTrail log object to fetch.
@@ -72,8 +126,11 @@ type Config struct {
 
 // Decoder decodes and validates messages. It is safe for concurrent use.
 type Decoder struct {
-	accounts       map[string]struct{}
-	eventNames     map[string]struct{}
+	accounts   map[string]struct{}
+	eventNames map[string]struct{}
+	// services are the eventSources of the names in scope: an aws.events
+	// or aws.sqs envelope is rejected unless its service is among them.
+	services       map[string]struct{}
 	serviceCallers bool
 	// pool recycles decode targets: a rawMessage is large, and one per
 	// message would be most of the decoder's garbage.
@@ -82,7 +139,7 @@ type Decoder struct {
 
 // NewDecoder builds a Decoder from cfg.
 func NewDecoder(cfg Config) *Decoder {
-	d := &Decoder{eventNames: map[string]struct{}{}, serviceCallers: cfg.IncludeServiceCallers}
+	d := &Decoder{eventNames: map[string]struct{}{}, services: map[string]struct{}{}, serviceCallers: cfg.IncludeServiceCallers}
 	d.pool.New = func() any { return new(rawMessage) }
 	if len(cfg.Accounts) > 0 {
 		d.accounts = make(map[string]struct{}, len(cfg.Accounts))
@@ -96,6 +153,7 @@ func NewDecoder(cfg Config) *Decoder {
 	}
 	for _, n := range names {
 		d.eventNames[n] = struct{}{}
+		d.services[wantSource(n)] = struct{}{}
 	}
 	return d
 }
@@ -207,18 +265,20 @@ func (d *Decoder) fromRaw(raw *rawMessage, insideSNS bool) (Message, error) {
 
 func (d *Decoder) fromEnvelope(raw *rawMessage) (Message, error) {
 	msg := Message{Shape: ShapeEnvelope, ID: raw.ID}
-	if raw.Source != EnvelopeSource {
+	service, ok := envelopeService(raw.Source)
+	if !ok || (raw.Source != EnvelopeSource && !d.hasService(service)) {
 		if raw.Detail != nil && raw.Detail.EventSource == STSEventSource {
 			// An STS record in another source's envelope: forged.
 			return msg, &RejectError{Field: "source", Got: raw.Source, Want: `"` + EnvelopeSource + `" for an ` + STSEventSource + " record"}
 		}
-		// Another service's event (an all-events rule's archive, say): it
-		// claims nothing about STS, so it is out of scope, not forged.
+		// Another service's event (an all-events rule's archive, say, or
+		// an aws.events call while the pipeline names are off): it claims
+		// nothing about STS, so it is out of scope, not forged.
 		name := raw.DetailType
 		if raw.Detail != nil && raw.Detail.EventName != "" {
 			name = raw.Detail.EventName
 		}
-		return msg, &ScopeError{EventSource: raw.Source, EventName: name, Reason: "an EventBridge event of another source than " + EnvelopeSource}
+		return msg, &ScopeError{EventSource: raw.Source, EventName: name, Reason: "an EventBridge event of another source than " + d.wantEnvelopeSources()}
 	}
 	if raw.DetailType != EnvelopeDetailType {
 		return msg, &RejectError{Field: "detail-type", Got: raw.DetailType, Want: `"` + EnvelopeDetailType + `"`}
@@ -236,14 +296,31 @@ func (d *Decoder) fromEnvelope(raw *rawMessage) (Message, error) {
 	msg.Event = ev
 	// EventBridge derives source from the record's eventSource and account
 	// from the account that logged it: a disagreement is a forged or
-	// mis-routed envelope, and the record's account is the one it is about.
-	if ev.Source != STSEventSource {
-		return msg, &RejectError{Field: "detail.eventSource", Got: ev.Source, Want: `"` + STSEventSource + `" in an ` + EnvelopeSource + " envelope", Event: ev}
+	// mis-routed envelope (an aws.sts envelope around an EventBridge call,
+	// say), and the record's account is the one it is about.
+	if ev.Source != service {
+		return msg, &RejectError{Field: "detail.eventSource", Got: ev.Source, Want: `"` + service + `" in an ` + raw.Source + " envelope", Event: ev}
 	}
 	if ev.Account != "" && ev.Account != raw.Account {
 		return msg, &RejectError{Field: "detail.recipientAccountId", Got: ev.Account, Want: "the envelope's account " + truncate(raw.Account, 64), Event: ev}
 	}
 	return msg, d.InScope(ev)
+}
+
+func (d *Decoder) hasService(eventSource string) bool {
+	_, ok := d.services[eventSource]
+	return ok
+}
+
+// wantEnvelopeSources names the envelope sources d accepts, for errors.
+func (d *Decoder) wantEnvelopeSources() string {
+	want := `"` + EnvelopeSource + `"`
+	for _, src := range []string{EventsEnvelopeSource, SQSEnvelopeSource} {
+		if svc, _ := envelopeService(src); d.hasService(svc) {
+			want += ` or "` + src + `"`
+		}
+	}
+	return want
 }
 
 func (d *Decoder) checkAccount(field, account string) error {
@@ -256,16 +333,16 @@ func (d *Decoder) checkAccount(field, account string) error {
 	return nil
 }
 
-// InScope reports whether ev is an STS call sessionwatch classifies; the
-// error says why not.
+// InScope reports whether ev is an STS call (or a pipeline call) that
+// sessionwatch classifies; the error says why not.
 func (d *Decoder) InScope(ev *Event) error {
 	if _, ok := d.eventNames[ev.Name]; !ok {
 		return &ScopeError{EventSource: ev.Source, EventName: ev.Name, Reason: "event name not classified"}
 	}
-	if ev.Source != STSEventSource {
+	if want := wantSource(ev.Name); ev.Source != want {
 		// An AssumeRole name from another service (a relabelled console
 		// sign-in, say) is not an STS call.
-		return &ScopeError{EventSource: ev.Source, EventName: ev.Name, Reason: "eventSource is not " + STSEventSource}
+		return &ScopeError{EventSource: ev.Source, EventName: ev.Name, Reason: "eventSource is not " + want}
 	}
 	if ev.Caller.Type == "AWSService" && !d.serviceCallers {
 		return &ScopeError{EventSource: ev.Source, EventName: ev.Name, Reason: "the caller is an AWS service (" + truncate(ev.Caller.InvokedBy, 64) + ")"}

@@ -19,6 +19,9 @@ const (
 	DefaultRetryInitial      = 500 * time.Millisecond
 	DefaultRetryMax          = 30 * time.Second
 	DefaultRetryHold         = 5 * time.Minute
+	// DefaultVerdictLogInterval is how often the verdict log is written
+	// (sooner when half of MaxInFlight waits for it).
+	DefaultVerdictLogInterval = time.Minute
 )
 
 // Limits SQS sets.
@@ -70,6 +73,18 @@ type Config struct {
 	// and retried in the process; after that it is released with its next
 	// back-off as visibility timeout.
 	RetryHold time.Duration
+	// VerdictLogInterval is the longest a message whose findings are safe
+	// waits for the verdict log (Deps.VerdictLog) to be written before it
+	// is deleted; a flush also starts once half of MaxInFlight waits (or
+	// fewer, when that would leave the pollers no room for a batch).
+	VerdictLogInterval time.Duration
+	// SilenceAfter: an expected account and region that sent no event for
+	// longer is silent (sessionwatch_streamer_silent_regions). Expected:
+	// every pair seen so far, and each of ExpectRegions in each of
+	// ExpectAccounts (every account seen, when empty).
+	SilenceAfter   time.Duration
+	ExpectRegions  []string
+	ExpectAccounts []string
 }
 
 // Validate fills defaults and checks ranges.
@@ -108,6 +123,12 @@ func (c *Config) validate(needQueue bool) error {
 	if c.RetryHold == 0 {
 		c.RetryHold = DefaultRetryHold
 	}
+	if c.VerdictLogInterval == 0 {
+		c.VerdictLogInterval = DefaultVerdictLogInterval
+	}
+	if c.SilenceAfter == 0 {
+		c.SilenceAfter = DefaultSilenceAfter
+	}
 
 	var errs []error
 	if needQueue && c.QueueURL == "" {
@@ -142,6 +163,22 @@ func (c *Config) validate(needQueue bool) error {
 	}
 	if c.RetryHold < 0 {
 		errs = append(errs, fmt.Errorf("retry hold %v is negative", c.RetryHold))
+	}
+	if c.VerdictLogInterval < time.Second || c.VerdictLogInterval > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("verdict log interval %v: want 1s to 10m", c.VerdictLogInterval))
+	}
+	if c.SilenceAfter < time.Minute {
+		errs = append(errs, fmt.Errorf("silence after %v: want at least 1m", c.SilenceAfter))
+	}
+	for _, r := range c.ExpectRegions {
+		if !ValidRegion(r) {
+			errs = append(errs, fmt.Errorf("expected region %q: not a region name", r))
+		}
+	}
+	for _, a := range c.ExpectAccounts {
+		if !accountPattern.MatchString(a) {
+			errs = append(errs, fmt.Errorf("expected account %q: want 12 digits", a))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("streamer: config: %w", err)

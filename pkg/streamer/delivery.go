@@ -9,6 +9,7 @@ import (
 
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
+	"github.com/sessionwatch/sessionwatch/pkg/verdictlog"
 )
 
 // delivery is one received message and the state of its processing. One
@@ -23,6 +24,9 @@ type delivery struct {
 	decoded bool
 	items   []item
 	out     []pending // findings some sink has not accepted yet
+	// entries are the verdict log lines of the items settled (when the
+	// engine logs verdicts).
+	entries []verdictlog.Entry
 
 	bo *backoff.ExponentialBackOff // set on the first failure
 

@@ -33,6 +33,7 @@ import (
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
+	"github.com/sessionwatch/sessionwatch/pkg/verdictlog"
 )
 
 // live is a Streamer wired as cmd/streamer wires it, against emulators,
@@ -53,6 +54,7 @@ type liveOptions struct {
 	accounts []string
 	sinks    []sink.Sink
 	log      io.Writer // also gets the streamer's log lines
+	vlog     VerdictLog
 }
 
 func startLive(t *testing.T, q *sqstest.Queue, o liveOptions) *live {
@@ -90,7 +92,7 @@ func startLive(t *testing.T, q *sqstest.Queue, o liveOptions) *live {
 	s, err := New(cfg, Deps{
 		Queue: q.Client, Objects: o.objects,
 		Decoder:    cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts}),
-		Classifier: cls, Sinks: o.sinks, Metrics: m, Log: logger,
+		Classifier: cls, Sinks: o.sinks, Metrics: m, Log: logger, VerdictLog: o.vlog,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -683,4 +685,66 @@ func stopLine(t *testing.T, log string) map[string]any {
 	}
 	t.Fatalf("no \"streamer stopped\" line in the log:\n%s", log)
 	return nil
+}
+
+// TestLiveVerdictLogHoldsExactlyTheDeleted: a corpus through local SQS
+// with a file: verdict log; the log holds every classified event (tracked
+// included) once per delete, with the finding_id the sink got, and nothing
+// for the out-of-scope events.
+func TestLiveVerdictLogHoldsExactlyTheDeleted(t *testing.T) {
+	dyn := testenv.DynamoClient(t)
+	c := genCorpus(t, 14, 300)
+	table := sessionTable(t, dyn, c)
+	q := sqstest.CreateTestQueue(t, sqstest.Client(t), sqstest.Options{MaxReceiveCount: 100})
+	dir := t.TempDir()
+	w, err := verdictlog.OpenWriter(context.Background(), "file:"+dir, verdictlog.WriterOptions{StreamerID: "live-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &memSink{name: "capture"}
+	cfg := Config{VisibilityTimeout: 30 * time.Second, ShutdownTimeout: 5 * time.Second, VerdictLogInterval: time.Second}
+	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, accounts: c.Config.Accounts, sinks: []sink.Sink{out}, vlog: w})
+	msgs := bodies(c)
+	if err := q.Send(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	l.waitDone(t, 2*time.Minute)
+	l.stop(t)
+
+	findingIDs := map[string]string{}
+	for _, f := range out.findings() {
+		findingIDs[f.Event.ID] = f.FindingID
+	}
+	oldest, _ := c.Span()
+	logged := map[string][]verdictlog.Entry{}
+	if err := verdictlog.Read(context.Background(), "file:"+dir, oldest, time.Now(), verdictlog.ReaderOptions{}, func(e verdictlog.Entry) error {
+		logged[e.EventID] = append(logged[e.EventID], e)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(logged) != len(c.Events) {
+		t.Errorf("verdict log holds %d events, want the %d in scope", len(logged), len(c.Events))
+	}
+	for _, ev := range c.Events {
+		es := logged[ev.ID]
+		if len(es) == 0 {
+			t.Errorf("event %s (%s) deleted but not in the verdict log", ev.ID, ev.Expected)
+			continue
+		}
+		for _, e := range es {
+			if e.Verdict != string(ev.Expected) || e.FindingID != findingIDs[ev.ID] || !e.EventTime.Equal(ev.Time.Truncate(time.Second)) {
+				t.Errorf("event %s logged as %+v, want verdict %s finding_id %q", ev.ID, e, ev.Expected, findingIDs[ev.ID])
+			}
+		}
+	}
+	for _, ev := range c.Ignored {
+		if len(logged[ev.ID]) > 0 {
+			t.Errorf("out-of-scope event %s in the verdict log", ev.ID)
+		}
+	}
+	m := l.metrics(t)
+	t.Logf("%d messages, %d events logged in %v objects, %v gzip bytes (%.1f bytes per event)", len(msgs), len(logged),
+		m["sessionwatch_streamer_verdict_log_objects_total"], m["sessionwatch_streamer_verdict_log_bytes_total"],
+		m["sessionwatch_streamer_verdict_log_bytes_total"]/m["sessionwatch_streamer_verdict_log_entries_total"])
 }

@@ -47,6 +47,17 @@ type Metrics struct {
 	inFlight        prometheus.Gauge
 	held            prometheus.Gauge
 	ackLatency      prometheus.Histogram
+
+	verdictLogObjects  prometheus.Counter
+	verdictLogEntries  prometheus.Counter
+	verdictLogBytes    prometheus.Counter
+	verdictLogFailures prometheus.Counter
+	verdictLogSkipped  prometheus.Counter
+	verdictLogWaiting  prometheus.Gauge
+
+	lastEvent           *prometheus.GaugeVec // by account and region
+	silentRegions       prometheus.Gauge
+	silencePairsDropped prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -114,6 +125,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time from receiving a message to its delete being confirmed.",
 			Buckets: prometheus.ExponentialBucketsRange(0.005, 600, 16),
 		}),
+		verdictLogObjects:  counter("verdict_log_objects_total", "Verdict log objects written."),
+		verdictLogEntries:  counter("verdict_log_entries_total", "Events written to the verdict log (one line each)."),
+		verdictLogBytes:    counter("verdict_log_bytes_total", "Bytes (gzip) written to the verdict log."),
+		verdictLogFailures: counter("verdict_log_failures_total", "Verdict log writes that failed; their messages wait, undeleted, for the next write."),
+		verdictLogSkipped:  counter("verdict_log_skipped_total", "Classified events left out of the verdict log because they have no eventID or eventTime."),
+		verdictLogWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "streamer", Name: "verdict_log_waiting",
+			Help: "Messages whose findings are safe, waiting for the verdict log to be written before they are deleted.",
+		}),
 		released: map[string]prometheus.Counter{},
 		verdicts: map[classify.Verdict]prometheus.Counter{},
 	}
@@ -123,6 +143,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, v := range classify.AllVerdicts() {
 		m.verdicts[v] = verdicts.WithLabelValues(string(v))
 	}
+	m.lastEvent, m.silentRegions, m.silencePairsDropped = silenceMetrics()
 	m.orphanConfirmed = orphans.WithLabelValues("confirmed")
 	m.orphanCleared = orphans.WithLabelValues("cleared")
 	if reg == nil {
@@ -133,6 +154,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		m.decodeErrors, m.rejected, m.outOfScope, m.storeFailures, verdicts, m.findings,
 		m.sinkFailures, m.sinkFailing, m.sinkRetries, m.sinkGaveUp, orphans, m.extended, m.extendFailures, m.s3Objects, m.s3Errors,
 		m.inFlight, m.held, m.ackLatency,
+		m.verdictLogObjects, m.verdictLogEntries, m.verdictLogBytes, m.verdictLogFailures, m.verdictLogSkipped, m.verdictLogWaiting,
+		m.lastEvent, m.silentRegions, m.silencePairsDropped,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("streamer: register metrics: %w", err)

@@ -29,6 +29,11 @@ type engine struct {
 	health  []*sinkHealth // by sink index
 	m       *Metrics
 	log     zerolog.Logger
+	// logVerdicts: settle collects each delivery's verdict log entries.
+	logVerdicts bool
+	// observe, when set, is told of the account, region and time of every
+	// event decoded in scope (silence detection).
+	observe func(account, region string, t time.Time)
 }
 
 // newEngine builds the engine from a validated cfg.
@@ -202,6 +207,11 @@ func (s *engine) decode(ctx context.Context, d *delivery) (o outcome, done bool)
 		d.items = items
 	}
 	d.decoded = true
+	if s.observe != nil {
+		for _, it := range d.items {
+			s.observe(it.ev.Account, it.ev.Region, it.ev.Time)
+		}
+	}
 	return outcome{}, false
 }
 
@@ -271,9 +281,11 @@ func (s *engine) settle(d *delivery, it *item, r classify.Result) {
 		c.Inc()
 	}
 	if !r.IsFinding() {
+		s.logVerdict(d, it, r, "")
 		return
 	}
 	f := sink.NewFinding(it.ev, r, sink.DetectorStreamer, time.Now())
+	s.logVerdict(d, it, r, f.FindingID)
 	left := make([]bool, len(s.sinks))
 	for j := range left {
 		left[j] = true
@@ -283,6 +295,20 @@ func (s *engine) settle(d *delivery, it *item, r classify.Result) {
 		Str("severity", f.Severity).Str("event_id", f.Event.ID).Str("event_name", f.Event.Name).
 		Str("account", f.Event.Account).Str("role_arn", f.Target.RoleARN).
 		Str("source_identity", f.SourceIdentity.Value).Str("user_agent", f.Event.UserAgent).Msg("finding")
+}
+
+// logVerdict adds the verdict log entry of it to d.
+func (s *engine) logVerdict(d *delivery, it *item, r classify.Result, findingID string) {
+	if !s.logVerdicts {
+		return
+	}
+	e, ok := verdictEntry(it.ev, r, findingID)
+	if !ok {
+		s.m.verdictLogSkipped.Inc()
+		s.log.Warn().Str("message_id", d.id).Str("event_id", it.ev.ID).Msg("event without eventID or eventTime: not in the verdict log")
+		return
+	}
+	d.entries = append(d.entries, e)
 }
 
 // deliver writes every pending finding to every sink that has not accepted

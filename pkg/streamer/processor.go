@@ -2,6 +2,7 @@ package streamer
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -67,6 +68,9 @@ func (d Disposition) String() string {
 func NewProcessor(cfg Config, deps Deps) (*Processor, error) {
 	if err := cfg.validate(false); err != nil {
 		return nil, err
+	}
+	if deps.VerdictLog != nil {
+		return nil, errors.New("streamer: a Processor keeps no verdict log (it never deletes messages)")
 	}
 	e, err := newEngine(cfg, deps)
 	if err != nil {

@@ -29,7 +29,12 @@ type Deps struct {
 	// Write is called from several workers at once.
 	Sinks   []sink.Sink
 	Metrics *Metrics // nil: unregistered metrics
-	Log     zerolog.Logger
+	// VerdictLog, when set, records every classified event; a message is
+	// deleted only once its events are in it (Streamer only).
+	VerdictLog VerdictLog
+	// Now is the clock of silence detection (nil: time.Now).
+	Now func() time.Time
+	Log zerolog.Logger
 }
 
 // Streamer consumes the queue. Build it with New and run it once with Run.
@@ -42,6 +47,8 @@ type Streamer struct {
 	sched    *scheduler
 	work     chan *delivery
 	acks     chan ackRequest
+	vlog     *verdictBatcher // nil: no verdict log
+	silence  *silence
 	draining atomic.Bool
 	ran      atomic.Bool
 	// shutdownReleases counts the messages handed back at shutdown (held,
@@ -69,6 +76,16 @@ func New(cfg Config, deps Deps) (*Streamer, error) {
 		acks:  make(chan ackRequest, cfg.MaxInFlight),
 	}
 	s.track = newTracker(cfg.MaxInFlight, func(n int) { m.inFlight.Set(float64(n)) })
+	if deps.VerdictLog != nil {
+		s.vlog = newVerdictBatcher(s, deps.VerdictLog)
+		s.logVerdicts = true
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	s.silence = newSilence(cfg, now, m, deps.Log)
+	s.observe = s.silence.observe
 	s.sched = newScheduler(func(n int) { m.held.Set(float64(n)) }, func(d *delivery) { s.release(d, 0, reasonShutdown) })
 	return s, nil
 }
@@ -103,6 +120,7 @@ func (s *Streamer) Run(ctx context.Context) error {
 	go func() { ackDone <- s.acker(finalCtx) }()
 
 	g.Go(func() error { return s.heartbeat(hbCtx) })
+	g.Go(func() error { s.silence.run(hbCtx, silenceCheckEvery); return nil })
 	// Pollers and workers stop in turn (receive, then work), so each kind
 	// has its own group; neither ever returns an error.
 	var pollers, workers errgroup.Group
@@ -113,6 +131,13 @@ func (s *Streamer) Run(ctx context.Context) error {
 		workers.Go(func() error { s.worker(workCtx); return nil })
 	}
 	workers.Go(func() error { return s.sched.run(workCtx, s.work) })
+	var vlogDone chan struct{}
+	vlogCtx, stopVlog := context.WithCancel(finalCtx)
+	defer stopVlog()
+	if s.vlog != nil {
+		vlogDone = make(chan struct{})
+		go func() { defer close(vlogDone); s.vlog.run(vlogCtx) }()
+	}
 	s.log.Info().Str("queue_url", s.cfg.QueueURL).Int("pollers", s.cfg.Pollers).Int("workers", s.cfg.Workers).
 		Int("max_in_flight", s.cfg.MaxInFlight).Dur("visibility_timeout", s.cfg.VisibilityTimeout).
 		Dur("orphan_grace", s.cfg.OrphanGrace).Msg("streamer started")
@@ -142,6 +167,13 @@ func (s *Streamer) Run(ctx context.Context) error {
 	// acker, close the sinks.
 	stopWork()
 	_ = workers.Wait()
+	if s.vlog != nil {
+		// Log and delete what finished; what cannot be logged is
+		// released below with the rest.
+		stopVlog()
+		<-vlogDone
+		s.vlog.flush(finalCtx)
+	}
 	left := s.track.drainAll()
 	for _, d := range left {
 		s.acks <- ackRequest{d: d, release: true, visibility: 0, reason: reasonShutdown}
@@ -242,6 +274,10 @@ func (s *Streamer) handle(ctx context.Context, d *delivery) {
 	o := s.processSafely(ctx, d)
 	switch o.kind {
 	case outcomeAck:
+		if s.vlog != nil && len(d.entries) > 0 {
+			s.vlog.add(ctx, d)
+			return
+		}
 		s.ack(d)
 	case outcomeForget:
 		s.forget(d)

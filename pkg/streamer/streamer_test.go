@@ -57,6 +57,13 @@ func testConfig() Config {
 
 func startHarness(t *testing.T, cfg Config, q *fakeQueue, cls *fakeClassifier, objects ObjectAPI, sinks ...*captureSink) *harness {
 	t.Helper()
+	return startHarnessDeps(t, cfg, Deps{Queue: q, Objects: objects}, q, cls, sinks...)
+}
+
+// startHarnessDeps is startHarness with deps' Queue, Objects and
+// VerdictLog (the rest is filled in).
+func startHarnessDeps(t *testing.T, cfg Config, deps Deps, q *fakeQueue, cls *fakeClassifier, sinks ...*captureSink) *harness {
+	t.Helper()
 	if len(sinks) == 0 {
 		sinks = []*captureSink{{name: "capture"}}
 	}
@@ -69,10 +76,8 @@ func startHarness(t *testing.T, cfg Config, q *fakeQueue, cls *fakeClassifier, o
 		t.Fatal(err)
 	}
 	log := &testenv.LockedBuffer{}
-	s, err := New(cfg, Deps{
-		Queue: q, Objects: objects, Decoder: cloudtrail.NewDecoder(cloudtrail.Config{}),
-		Classifier: cls, Sinks: outs, Metrics: m, Log: testLogger(t, log),
-	})
+	deps.Decoder, deps.Classifier, deps.Sinks, deps.Metrics, deps.Log = cloudtrail.NewDecoder(cloudtrail.Config{}), cls, outs, m, testLogger(t, log)
+	s, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
