@@ -107,11 +107,10 @@ type reconciler struct {
 	ids           idSet
 	counter       *report.CoverageCounter
 
-	mu     sync.Mutex
-	out    *bufio.Writer
-	enc    *json.Encoder
-	gaps   []report.Gap // kept for the table and the report, at most maxListedGaps
-	listed int
+	mu   sync.Mutex
+	out  *bufio.Writer
+	enc  *json.Encoder
+	gaps []report.Gap // kept for the table and the report, at most maxListedGaps
 }
 
 // reconcileConfig is what newReconciler reads the log with.
@@ -195,7 +194,6 @@ func (r *reconciler) gap(ev *cloudtrail.Event, res classify.Result) error {
 	if err := r.enc.Encode(g); err != nil {
 		return fmt.Errorf("list a missed event: %w", err)
 	}
-	r.listed++
 	if len(r.gaps) < maxListedGaps {
 		r.gaps = append(r.gaps, g)
 	}

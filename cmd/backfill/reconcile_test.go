@@ -335,24 +335,29 @@ func writeRawLogObject(t *testing.T, dir string, at time.Time, body string) {
 	}
 }
 
-// TestBackfillReconcileFlags: what --reconcile refuses.
+// TestBackfillReconcileFlags: what --reconcile refuses, given as flags or
+// as SESSIONWATCH_ variables.
 func TestBackfillReconcileFlags(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
+		vars map[string]string
 		want string
 	}{
-		{"bad uri", []string{"--reconcile", "http://x"}, "want s3://BUCKET[/PREFIX] or file:DIR"},
-		{"empty file", []string{"--reconcile", "file:"}, "file: needs a directory"},
-		{"negative settle", []string{"--reconcile", "file:/tmp/x", "--reconcile-settle", "-1m"}, "--reconcile-settle"},
-		{"checkpoint", []string{"--reconcile", "file:/tmp/x", "--checkpoint", "/tmp/cp.json"}, "does not combine with --checkpoint"},
-		{"stdout sink", []string{"--reconcile", "file:/tmp/x", "--sink", "stdout"}, "cannot share it with --sink stdout"},
-		{"findings source", []string{"--reconcile", "file:/tmp/x", "--source", "findings:/tmp/f.jsonl", "--report", "/tmp/r.html"},
+		{"bad uri", []string{"--reconcile", "http://x"}, nil, "want s3://BUCKET[/PREFIX] or file:DIR"},
+		{"empty file", []string{"--reconcile", "file:"}, nil, "file: needs a directory"},
+		{"negative settle", []string{"--reconcile", "file:/tmp/x", "--reconcile-settle", "-1m"}, nil, "--reconcile-settle"},
+		{"negative margin", []string{"--reconcile", "file:/tmp/x", "--reconcile-margin", "-1h"}, nil, "--reconcile-margin"},
+		{"settle from the environment", nil, map[string]string{"SESSIONWATCH_RECONCILE": "file:/tmp/x", "SESSIONWATCH_RECONCILE_SETTLE": "-1m"},
+			"--reconcile-settle -1m0s"},
+		{"checkpoint", []string{"--reconcile", "file:/tmp/x", "--checkpoint", "/tmp/cp.json"}, nil, "does not combine with --checkpoint"},
+		{"stdout sink", []string{"--reconcile", "file:/tmp/x", "--sink", "stdout"}, nil, "cannot share it with --sink stdout"},
+		{"findings source", []string{"--reconcile", "file:/tmp/x", "--source", "findings:/tmp/f.jsonl", "--report", "/tmp/r.html"}, nil,
 			"does not apply to a findings file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, _, stderr := runRaw(nil, append([]string{"--table", "t", "--source", "file:/tmp"}, tt.args...)...)
+			code, _, stderr := runRaw(tt.vars, append([]string{"--table", "t", "--source", "file:/tmp"}, tt.args...)...)
 			if code != exitError || !strings.Contains(stderr, tt.want) {
 				t.Errorf("exit %d, stderr %q; want exit 2 and %q", code, stderr, tt.want)
 			}
