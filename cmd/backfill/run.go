@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,6 +95,7 @@ type options struct {
 	filter         *report.Filter
 	view           string // viewTable, or "" for findings on the sinks
 	reportPath     string
+	cpuProfile     string
 	// windowSet: --since or --until was given. A findings file is read
 	// whole unless one was.
 	windowSet bool
@@ -151,6 +153,7 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.Var(&profiles, "profile", "only events whose matched broker session has this profile (repeatable, '*' globs; applied after the session lookup)")
 	fs.Var(&recipients, "account", "only events whose recipient account matches (repeatable, '*' globs); --accounts says which accounts are read")
 	fs.StringVar(&o.awsProfile, "aws-profile", "", "shared-config profile for the run's AWS credentials and region (default: the SDK's default chain)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	fs.StringVar(&o.reportPath, "report", "", "also write a self-contained HTML report (charts, top callers and roles, findings) to this file")
 	o.retention, o.skew = classify.DefaultRetention, classify.DefaultClockSkew
 	fs.StringVar(&o.source, "source", sourceLookup, "where events come from: lookup (CloudTrail LookupEvents), s3://BUCKET[/PREFIX] (a trail's archive), file:PATH (a file, or a folder laid out like a trail archive), or findings:PATH (a findings file, JSON lines: --report or --format table from it, nothing classified)")
@@ -286,6 +289,14 @@ func run(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "backfill: %v\n", err)
 		return exitError
 	}
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "backfill: %v\n", err)
+			return exitError
+		}
+		defer stop()
+	}
 	logs := &switchWriter{w: e.stderr}
 	log := zerolog.New(logs).Level(o.logLevel).With().Timestamp().Str("cmd", "backfill").Logger()
 
@@ -322,6 +333,22 @@ func run(ctx context.Context, args []string, e env) int {
 		return exitFindings
 	}
 	return exitClean
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 // errAccountsFailed ends a run in which some accounts could not be read.
