@@ -81,6 +81,7 @@ type options struct {
 	regions        []string
 	eventNames     []string
 	classification cli.Classification
+	replica        cli.Replica
 	workers        int
 	cacheEntries   int
 	downloads      int
@@ -165,6 +166,8 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.Var(cli.Duration{D: &o.retention}, "session-retention", "how long the store keeps a session; an unmatched event older than this is unverifiable, not orphaned")
 	fs.Var(cli.Duration{D: &o.skew}, "clock-skew", "tolerance in time comparisons")
 	classification := cli.AddClassificationFlags(fs)
+	// The backfill's events are past: it never waits for the replica.
+	replica := cli.AddReplicaFlags(fs, 0)
 	fs.IntVar(&o.workers, "workers", 8, "events classified concurrently")
 	fs.IntVar(&o.cacheEntries, "cache-entries", defaultCacheEntries, "session lookups kept in memory, least recently used dropped first: bounds memory whatever the window")
 	fs.IntVar(&o.downloads, "downloads", source.DefaultDownloads, "log objects downloaded at once (s3 source)")
@@ -179,7 +182,7 @@ func parseOptions(args []string, e env) (options, error) {
 	if err := cli.Parse(fs, args, e.lookupEnv); err != nil {
 		return o, err
 	}
-	o.classification = *classification
+	o.classification, o.replica = *classification, *replica
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
@@ -240,6 +243,9 @@ func parseOptions(args []string, e env) (options, error) {
 		o.sourceKind = sourceFile
 	default:
 		return o, fmt.Errorf("--source %q: want lookup, s3://BUCKET[/PREFIX], file:PATH or findings:PATH", o.source)
+	}
+	if err := o.replica.Validate(); err != nil {
+		return o, err
 	}
 	if o.workers < 1 {
 		return o, fmt.Errorf("--workers %d: want at least 1", o.workers)

@@ -55,6 +55,7 @@ type options struct {
 	skew           time.Duration
 	metricsAddr    string
 	classification cli.Classification
+	replica        cli.Replica
 	pprof          bool
 	logLevel       zerolog.Level
 	lambda         bool // started by the Lambda runtime
@@ -115,6 +116,7 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.Var(cli.Duration{D: &o.stream.ShutdownTimeout}, "shutdown-timeout", "on SIGTERM or SIGINT, exit within this long")
 	fs.Var(cli.Duration{D: &o.skew}, "clock-skew", "tolerance in time comparisons")
 	classification := cli.AddClassificationFlags(fs)
+	replica := cli.AddReplicaFlags(fs, defaultReplicaMaxWait)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: streamer --queue-url URL --table NAME [flags]\n\n")
 		fs.PrintDefaults()
@@ -123,9 +125,12 @@ func parseOptions(args []string, e env) (options, error) {
 	if err := cli.Parse(fs, args, e.lookupEnv); err != nil {
 		return o, err
 	}
-	o.classification = *classification
+	o.classification, o.replica = *classification, *replica
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := o.replica.Validate(); err != nil {
+		return o, err
 	}
 	var err error
 	if o.logLevel, err = zerolog.ParseLevel(*logLevel); err != nil {
@@ -162,6 +167,11 @@ func parseOptions(args []string, e env) (options, error) {
 	}
 	return o, nil
 }
+
+// defaultReplicaMaxWait is the streamer's --replica-max-wait: half the
+// default visibility timeout, when the heartbeat would first extend a held
+// message, so an event that waits for the replica costs no SQS call.
+const defaultReplicaMaxWait = streamer.DefaultVisibilityTimeout / 2
 
 func httpShutdownShare(total time.Duration) time.Duration { return min(total/10, time.Second) }
 

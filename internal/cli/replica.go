@@ -1,0 +1,125 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+)
+
+// Values of --session-replica.
+const (
+	// ReplicaAuto uses the replica unless the table holds more than
+	// --replica-max-sessions sessions; then the cache, as ReplicaOff.
+	ReplicaAuto = "auto"
+	// ReplicaOn uses the replica; a table too large for it is an error.
+	ReplicaOn = "on"
+	// ReplicaOff reads the table per lookup through the session cache.
+	ReplicaOff = "off"
+)
+
+// Defaults of the replica flags.
+const (
+	DefaultReplicaRefresh      = 30 * time.Second
+	DefaultReplicaMaxSessions  = 2_000_000
+	DefaultReplicaScanSegments = 4
+	// maxScanSegments is DynamoDB's limit on Scan's TotalSegments.
+	maxScanSegments = 1_000_000
+)
+
+// Replica holds the flags of the in-memory session replica, which the
+// streamer and the backfill share.
+type Replica struct {
+	// Mode is ReplicaAuto, ReplicaOn or ReplicaOff.
+	Mode string
+	// Refresh is the period of the incremental re-scan when no stream is
+	// given.
+	Refresh time.Duration
+	// StreamARN is the session table's DynamoDB stream ("": re-scans).
+	StreamARN string
+	// MaxSessions is the most sessions the replica holds.
+	MaxSessions int
+	// MaxWait is the longest an event waits for the replica to catch up
+	// with it before today's Query path answers it instead.
+	MaxWait time.Duration
+	// ScanSegments is the parallel Scan's TotalSegments.
+	ScanSegments int
+}
+
+// Enabled reports whether the replica is to be built (on or auto).
+func (r *Replica) Enabled() bool { return r.Mode != ReplicaOff }
+
+// replicaMode is the flag.Value of --session-replica: a bad value is
+// refused when it is set, so the error names the flag (or its variable).
+type replicaMode struct{ mode *string }
+
+func (m replicaMode) String() string {
+	if m.mode == nil {
+		return ""
+	}
+	return *m.mode
+}
+
+func (m replicaMode) Set(s string) error {
+	switch s = strings.TrimSpace(s); s {
+	case ReplicaAuto, ReplicaOn, ReplicaOff:
+		*m.mode = s
+		return nil
+	}
+	return fmt.Errorf("%q: want auto, on or off", s)
+}
+
+// AddReplicaFlags registers --session-replica, --replica-refresh,
+// --session-stream, --replica-max-sessions, --replica-max-wait and
+// --replica-scan-segments on fs. maxWait is the command's default for
+// --replica-max-wait (the backfill never waits: 0). Call Validate after
+// parsing.
+func AddReplicaFlags(fs *flag.FlagSet, maxWait time.Duration) *Replica {
+	r := &Replica{Mode: ReplicaAuto, Refresh: DefaultReplicaRefresh, MaxSessions: DefaultReplicaMaxSessions,
+		MaxWait: maxWait, ScanSegments: DefaultReplicaScanSegments}
+	fs.Var(replicaMode{&r.Mode}, "session-replica", "answer session lookups from an in-memory replica of the session table: "+
+		"auto (on unless the table holds more than --replica-max-sessions), on, or off (query the table per lookup, through a cache)")
+	fs.Var(Duration{D: &r.Refresh}, "replica-refresh", "without --session-stream, how often the replica re-scans the table for changes")
+	fs.StringVar(&r.StreamARN, "session-stream", "", "ARN of the session table's DynamoDB stream (NEW_IMAGE or NEW_AND_OLD_IMAGES): the replica follows it instead of re-scanning")
+	fs.IntVar(&r.MaxSessions, "replica-max-sessions", r.MaxSessions, "most sessions the replica holds (about 400 bytes each); a larger table: the cache (auto) or an error (on)")
+	fs.Var(Duration{D: &r.MaxWait}, "replica-max-wait", "longest an event waits for the replica to have every write up to its time; beyond it the table is queried instead")
+	fs.IntVar(&r.ScanSegments, "replica-scan-segments", r.ScanSegments, "parallel segments of the replica's table Scan")
+	return r
+}
+
+// Validate checks the values parsed into r; an error names the flag.
+func (r *Replica) Validate() error {
+	switch {
+	case r.Refresh <= 0:
+		return fmt.Errorf("--replica-refresh %s: want more than 0", r.Refresh)
+	case r.MaxSessions < 1:
+		return fmt.Errorf("--replica-max-sessions %d: want at least 1", r.MaxSessions)
+	case r.MaxWait < 0:
+		return fmt.Errorf("--replica-max-wait %s: want 0 or more", r.MaxWait)
+	case r.ScanSegments < 1 || r.ScanSegments > maxScanSegments:
+		return fmt.Errorf("--replica-scan-segments %d: want 1 to %d", r.ScanSegments, maxScanSegments)
+	}
+	if r.StreamARN != "" {
+		if err := checkStreamARN(r.StreamARN); err != nil {
+			return fmt.Errorf("--session-stream %q: %w", r.StreamARN, err)
+		}
+	}
+	return nil
+}
+
+// checkStreamARN accepts a DynamoDB stream ARN:
+// arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL.
+func checkStreamARN(s string) error {
+	a, err := arn.Parse(s)
+	if err != nil {
+		return fmt.Errorf("not an ARN: %w", err)
+	}
+	parts := strings.Split(a.Resource, "/")
+	if a.Service != "dynamodb" || len(parts) != 4 || parts[0] != "table" || parts[1] == "" || parts[2] != "stream" || parts[3] == "" {
+		return errors.New("want a DynamoDB stream ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL)")
+	}
+	return nil
+}
