@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,6 +9,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/smithy-go"
+	"github.com/rs/zerolog"
+
+	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 )
 
 // Values of --session-replica.
@@ -122,4 +127,40 @@ func checkStreamARN(s string) error {
 		return errors.New("want a DynamoDB stream ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL)")
 	}
 	return nil
+}
+
+// Open builds the replica r asks for and loads it (a parallel consistent
+// Scan of the whole table); the caller runs its Run to keep it fresh. It
+// returns nil and no error when the replica is off, or, with auto, when the
+// table holds more than --replica-max-sessions sessions or Scan is not
+// allowed (a role granted only dynamodb:Query): the caller then uses the
+// cache, and the reason is logged. streams may be nil without a stream.
+func (r *Replica) Open(ctx context.Context, db sessions.DynamoDBAPI, streams sessions.StreamsAPI, store sessions.StoreConfig, log zerolog.Logger) (*sessions.Replica, error) {
+	if !r.Enabled() {
+		return nil, nil
+	}
+	rep, err := sessions.NewReplica(db, streams, sessions.ReplicaConfig{Store: store, ScanSegments: r.ScanSegments,
+		Refresh: r.Refresh, StreamARN: r.StreamARN, MaxSessions: r.MaxSessions})
+	if err != nil {
+		return nil, fmt.Errorf("--session-replica %s: %w", r.Mode, err)
+	}
+	start := time.Now()
+	err = rep.Load(ctx)
+	if err != nil && r.Mode == ReplicaAuto && (errors.Is(err, sessions.ErrReplicaTooLarge) || accessDenied(err)) {
+		log.Warn().Err(err).Msg("session replica not used (--session-replica auto): session lookups query the table through the cache")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--session-replica %s: %w", r.Mode, err)
+	}
+	st := rep.Stats()
+	log.Info().Int("sessions", st.Sessions).Int64("bytes", st.Bytes).Dur("took", time.Since(start)).
+		Msg("session replica loaded")
+	return rep, nil
+}
+
+// accessDenied reports whether err is DynamoDB refusing the call.
+func accessDenied(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDeniedException"
 }

@@ -1,11 +1,23 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+	"github.com/rs/zerolog"
+
+	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 )
 
 const testStreamARN = "arn:aws:dynamodb:us-east-1:111122223333:table/sentinel-sessions/stream/2026-12-06T20:00:00.000"
@@ -85,6 +97,85 @@ func TestReplicaFlagsRefused(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.names) {
 				t.Errorf("error %q does not name %s", err, tt.names)
+			}
+		})
+	}
+}
+
+// scanTable is a session table of a few items for Replica.Open: Scan
+// returns them in segment 0 (or fails with err); Query is never called.
+type scanTable struct {
+	items []map[string]dtypes.AttributeValue
+	err   error
+	scans atomic.Int64
+}
+
+func (f *scanTable) Scan(_ context.Context, in *dynamodb.ScanInput, _ ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	f.scans.Add(1)
+	if f.err != nil {
+		return nil, f.err
+	}
+	if in.Segment != nil && *in.Segment != 0 {
+		return &dynamodb.ScanOutput{}, nil
+	}
+	return &dynamodb.ScanOutput{Items: f.items}, nil
+}
+
+func (f *scanTable) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	return nil, errors.New("the replica does not query")
+}
+
+func TestReplicaOpen(t *testing.T) {
+	start := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	var items []map[string]dtypes.AttributeValue
+	for i := range 3 {
+		items = append(items, sessions.MarshalItem(sessions.Session{ID: fmt.Sprintf("s%d", i), User: "alice", Status: sessions.StatusActive,
+			SourceIdentity: fmt.Sprintf("sentinel:alice:direct:%08x", i), StartedAt: start, ExpiresAt: start.Add(time.Hour),
+			CreatedAt: start, UpdatedAt: start}))
+	}
+	denied := &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized to perform: dynamodb:Scan"}
+	throttled := &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException"}
+	tests := []struct {
+		name        string
+		mode        string
+		maxSessions int
+		scanErr     error
+		wantReplica bool
+		wantErr     bool
+		wantLog     string
+	}{
+		{name: "off reads nothing", mode: ReplicaOff},
+		{name: "auto loads", mode: ReplicaAuto, maxSessions: 10, wantReplica: true},
+		{name: "on loads", mode: ReplicaOn, maxSessions: 10, wantReplica: true},
+		{name: "auto, table too large: the cache", mode: ReplicaAuto, maxSessions: 2, wantLog: "replica not used"},
+		{name: "on, table too large: an error", mode: ReplicaOn, maxSessions: 2, wantErr: true},
+		{name: "auto, no Scan permission: the cache", mode: ReplicaAuto, maxSessions: 10, scanErr: denied, wantLog: "AccessDeniedException"},
+		{name: "on, no Scan permission: an error", mode: ReplicaOn, maxSessions: 10, scanErr: denied, wantErr: true},
+		{name: "auto, another failure: an error", mode: ReplicaAuto, maxSessions: 10, scanErr: throttled, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			table := &scanTable{items: items, err: tt.scanErr}
+			r := Replica{Mode: tt.mode, Refresh: time.Minute, MaxSessions: tt.maxSessions, ScanSegments: 2}
+			var logs bytes.Buffer
+			rep, err := r.Open(context.Background(), table, nil, sessions.StoreConfig{Table: "sessions"}, zerolog.New(&logs))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("error %v, want one: %v", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "--session-replica") {
+				t.Errorf("error %q does not name --session-replica", err)
+			}
+			if (rep != nil) != tt.wantReplica {
+				t.Fatalf("replica %v, want one: %v", rep, tt.wantReplica)
+			}
+			if rep != nil && rep.Stats().Sessions != len(items) {
+				t.Errorf("replica holds %d sessions, want %d", rep.Stats().Sessions, len(items))
+			}
+			if tt.mode == ReplicaOff && table.scans.Load() != 0 {
+				t.Errorf("off: %d scans", table.scans.Load())
+			}
+			if !strings.Contains(logs.String(), tt.wantLog) {
+				t.Errorf("log %q lacks %q", logs.String(), tt.wantLog)
 			}
 		})
 	}
