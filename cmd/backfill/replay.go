@@ -175,7 +175,7 @@ func (r *replay) writeFindings(ctx context.Context, in <-chan classified) error 
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := r.sink.Write(ctx, batch); err != nil {
+		if err := r.deliver(ctx, batch); err != nil {
 			return fmt.Errorf("write findings: %w", err)
 		}
 		for _, a := range acks {
@@ -199,4 +199,34 @@ func (r *replay) writeFindings(ctx context.Context, in <-chan classified) error 
 		}
 	}
 	return flush()
+}
+
+// deliver writes batch to each sink in turn, counting in the summary what
+// each accepted and refused; the error names every sink that refused some.
+func (r *replay) deliver(ctx context.Context, batch []sink.Finding) error {
+	if _, none := r.sink.(discard); none {
+		return nil // the table is the output: no sink to account for
+	}
+	targets := []sink.Sink{r.sink}
+	if m, ok := r.sink.(*sink.Multi); ok {
+		targets = m.Sinks()
+	}
+	var errs []error
+	for _, sk := range targets {
+		err := sk.Write(ctx, batch)
+		failed := 0
+		var be *sink.BatchError
+		switch {
+		case err == nil:
+		case errors.As(err, &be):
+			failed = min(len(be.Failed), len(batch))
+		default:
+			failed = len(batch)
+		}
+		r.sum.addDelivery(sk.Name(), len(batch)-failed, failed)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sink %s refused %d of %d findings: %w", sk.Name(), failed, len(batch), err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -126,8 +126,8 @@ The AWS SDK's default credential chain, region and AWS_ENDPOINT_URL_<SERVICE> va
 IAM: cloudtrail:LookupEvents (lookup), s3:ListBucket and s3:GetObject (s3), dynamodb:Query and
 dynamodb:Scan on the session table; with --assume-role-name sts:AssumeRole into each account;
 --accounts org: organizations:ListAccounts; --regions all: account:ListRegions (in each account).
-Exit status: 0 no finding at or above --fail-on, 1 such findings, 2 error (an account that could
-not be read included: the others are still read and reported).
+Exit status: 0 no finding at or above --fail-on, 1 such findings, 2 error (an account or file that
+could not be read included: the others are still read and reported; and a run that read no record).
 `
 
 func parseOptions(args []string, e env) (options, error) {
@@ -322,6 +322,13 @@ func run(ctx context.Context, args []string, e env) int {
 			err = errors.Join(err, werr)
 		}
 	}
+	if (err == nil || errors.Is(err, errAccountsFailed)) && sum != nil {
+		if why := sum.readNothing(); why != "" {
+			nothing := fmt.Errorf("%w: %s", errReadNothing, why)
+			sum.problems = append(sum.problems, nothing.Error())
+			err = errors.Join(err, nothing)
+		}
+	}
 	if sum != nil {
 		sum.write(e.stderr)
 		if o.summaryJSON != "" {
@@ -357,11 +364,17 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
-// errAccountsFailed ends a run in which some accounts could not be read.
-var errAccountsFailed = errors.New("some accounts could not be read (see the summary)")
+// errAccountsFailed ends a run in which some accounts, regions or files
+// could not be read; the others were.
+var errAccountsFailed = errors.New("some accounts or files could not be read (see the summary)")
+
+// errReadNothing ends a run in which no record could be read: a scheduled
+// backfill of an empty folder or a wrong prefix must not look like a clean
+// one.
+var errReadNothing = errors.New("read no record")
 
 func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *switchWriter) (*summary, *people, error) {
-	var loadOpts []func(*config.LoadOptions) error
+	loadOpts := []func(*config.LoadOptions) error{config.WithLogger(cli.SDKLogger(log))}
 	if o.region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(o.region))
 	}
@@ -432,13 +445,16 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 	if cerr := out.Close(context.WithoutCancel(ctx)); err == nil && cerr != nil {
 		err = fmt.Errorf("close sinks: %w", cerr)
 	}
-	if err == nil && len(src.Stats().Failures()) > 0 {
+	if err == nil && (len(src.Stats().Failures()) > 0 || len(src.Stats().Unreadable()) > 0) {
 		err = errAccountsFailed
 	}
 	if err == nil {
 		err = cp.Complete()
 	}
 	sum.finish(src.Stats())
+	if files, ok := src.(*source.Files); ok {
+		sum.found = files.Found()
+	}
 	return sum, ppl, err
 }
 
@@ -446,7 +462,7 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 func openSource(o options, awsCfg aws.Config, decoder *cloudtrail.Decoder, cp *source.Checkpoint, log zerolog.Logger) (source.Source, error) {
 	switch o.sourceKind {
 	case sourceFile:
-		return source.NewFiles(strings.TrimPrefix(o.source, "file:"), decoder, cp)
+		return source.NewFiles(source.FilesConfig{Path: strings.TrimPrefix(o.source, "file:"), Decoder: decoder, Checkpoint: cp, Regions: o.regions})
 	case sourceS3:
 		bucket, prefix, _ := source.ParseS3URI(o.source)
 		client := s3.NewFromConfig(awsCfg, func(so *s3.Options) {

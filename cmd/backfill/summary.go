@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,12 +47,23 @@ type summary struct {
 	// Set by finish, from the source.
 	apiCalls, throttles, units int64
 	failures                   []source.Failure
+	unreadable                 []source.Unreadable
+	// found is the number of log files a file source listed; -1 for the
+	// other sources.
+	found int
+	// deliveries are what each sink accepted and refused, in --sink order
+	// (none when findings went to no sink).
+	mu         sync.Mutex
+	deliveries []sinkDelivery
+	// problems are what made the run fail although it got to its end
+	// (nothing read), for the summary.
+	problems []string
 }
 
 func newSummary(o options) *summary {
 	s := &summary{window: [2]time.Time{o.since, o.until}, source: o.source, regions: o.regions, accounts: o.accounts,
 		started: time.Now(), verdicts: map[classify.Verdict]*atomic.Int64{}, bySeverity: map[classify.Severity]*atomic.Int64{},
-		filter: o.filter, findingsOnly: o.sourceKind == sourceFindings}
+		filter: o.filter, findingsOnly: o.sourceKind == sourceFindings, found: -1}
 	for _, v := range classify.AllVerdicts() {
 		s.verdicts[v] = new(atomic.Int64)
 	}
@@ -76,6 +88,32 @@ func (s *summary) addFinding(sev classify.Severity) {
 	}
 }
 
+// sinkDelivery is one sink's tally of findings.
+type sinkDelivery struct {
+	Sink      string `json:"sink"`
+	Delivered int    `json:"delivered"`
+	Failed    int    `json:"failed"`
+}
+
+func (s *summary) addDelivery(name string, delivered, failed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.deliveries {
+		if s.deliveries[i].Sink == name {
+			s.deliveries[i].Delivered += delivered
+			s.deliveries[i].Failed += failed
+			return
+		}
+	}
+	s.deliveries = append(s.deliveries, sinkDelivery{Sink: name, Delivered: delivered, Failed: failed})
+}
+
+func (s *summary) deliveryTally() []sinkDelivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]sinkDelivery{}, s.deliveries...)
+}
+
 func (s *summary) findings() int64 { return s.findingCount.Load() }
 
 // findingsAtOrAbove counts findings of severity min or higher.
@@ -96,7 +134,30 @@ func (s *summary) finish(st *source.Stats) {
 	if st != nil {
 		s.apiCalls, s.throttles, s.units = st.APICalls.Load(), st.Throttles.Load(), st.Units.Load()
 		s.failures = st.Failures()
+		s.unreadable = st.Unreadable()
 	}
+}
+
+// readNothing says why no record could be read, or "" when some was. A
+// window with no event at all counts: a quiet trail and a blind one look
+// alike, and only the operator can tell them apart.
+func (s *summary) readNothing() string {
+	read, malformed := s.read.Load(), s.malformed.Load()
+	switch {
+	case s.findingsOnly && read == 0 && malformed > 0:
+		return fmt.Sprintf("none of the %d lines is a finding", malformed)
+	case s.findingsOnly:
+		return "" // an empty findings file: the streamer found nothing
+	case read == 0 && s.found == 0:
+		return "no log file (.json, .json.gz, .jsonl, .jsonl.gz, .ndjson) under " + strings.TrimPrefix(s.source, "file:")
+	case read == 0 && len(s.unreadable) > 0:
+		return "no file could be read"
+	case read == 0:
+		return "the source held no record in the window"
+	case read == malformed:
+		return fmt.Sprintf("every record (%d) was malformed", read)
+	}
+	return ""
 }
 
 func (s *summary) classified() int64 {
@@ -171,6 +232,9 @@ func (s *summary) write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  tracked rate    %s\n", rate)
 	fmt.Fprintf(w, "  findings        %d\n", s.findings())
+	for _, d := range s.deliveryTally() {
+		fmt.Fprintf(w, "    sink %s: %d delivered, %d failed\n", d.Sink, d.Delivered, d.Failed)
+	}
 	if !s.findingsOnly {
 		fmt.Fprintf(w, "  pages/objects   %d\n", s.units)
 		fmt.Fprintf(w, "  API calls       %d\n", s.apiCalls)
@@ -182,6 +246,15 @@ func (s *summary) write(w io.Writer) {
 		for _, f := range s.failures {
 			fmt.Fprintf(w, "    %s: %s\n", failureWhere(f), f.Error)
 		}
+	}
+	if len(s.unreadable) > 0 {
+		fmt.Fprintf(w, "  unreadable      %d\n", len(s.unreadable))
+		for _, u := range s.unreadable {
+			fmt.Fprintf(w, "    %s\n", u.Error)
+		}
+	}
+	for _, p := range s.problems {
+		fmt.Fprintf(w, "  problem         %s\n", p)
 	}
 }
 
@@ -237,6 +310,15 @@ type summaryJSON struct {
 	Throttles      int64            `json:"throttles"`
 	ElapsedSeconds float64          `json:"elapsed_seconds"`
 	FailedAccounts []source.Failure `json:"failed_accounts"`
+	// UnreadableFiles are files or folders of a file source that could not
+	// be read (the others were); the run exits 2.
+	UnreadableFiles []source.Unreadable `json:"unreadable_files"`
+	// Problems say why a run that got to its end failed, e.g. "read no
+	// record: ...".
+	Problems []string `json:"problems"`
+	// Deliveries are the findings each sink accepted (delivered) and
+	// refused (failed); a refusal makes the run exit 2.
+	Deliveries []sinkDelivery `json:"deliveries"`
 }
 
 func (s *summary) document() summaryJSON {
@@ -249,6 +331,7 @@ func (s *summary) document() summaryJSON {
 	if d.Accounts == nil {
 		d.Accounts = []string{}
 	}
+	d.Deliveries = s.deliveryTally()
 	d.EventsScanned, d.InScope, d.OutsideWindow = s.read.Load(), s.inScope.Load(), s.outsideWindow.Load()
 	d.OutOfScope, d.Rejected, d.Malformed = s.outOfScope.Load(), s.rejected.Load(), s.malformed.Load()
 	d.Filters, d.FilteredOut = s.filter.Describe(), s.filter.Dropped()
@@ -272,6 +355,13 @@ func (s *summary) document() summaryJSON {
 	d.FailedAccounts = s.failures
 	if d.FailedAccounts == nil {
 		d.FailedAccounts = []source.Failure{}
+	}
+	d.UnreadableFiles, d.Problems = s.unreadable, s.problems
+	if d.UnreadableFiles == nil {
+		d.UnreadableFiles = []source.Unreadable{}
+	}
+	if d.Problems == nil {
+		d.Problems = []string{}
 	}
 	return d
 }

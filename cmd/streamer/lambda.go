@@ -87,7 +87,7 @@ func newSQSHandler(o options, p *pipeline) (*sqsHandler, error) {
 // serveLambda answers invocations until the runtime ends the process;
 // lambda.StartWithOptions returns only by exiting.
 func serveLambda(ctx context.Context, o options, e env, log zerolog.Logger) error {
-	p, err := openPipeline(ctx, o, e, log)
+	p, err := openPipeline(ctx, o, e, log, nil)
 	if err != nil {
 		return err
 	}

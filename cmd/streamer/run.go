@@ -207,14 +207,15 @@ type pipeline struct {
 	deps   streamer.Deps // without Queue and Metrics
 }
 
-func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger) (*pipeline, error) {
+// obs counts the sinks' retries and give-ups (nil: not counted).
+func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger, obs sink.Observer) (*pipeline, error) {
 	// One connection per concurrent caller, kept alive between calls.
 	conns := o.stream.Pollers + o.stream.Workers + 16
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConns = 2 * conns
 		t.MaxIdleConnsPerHost = conns
 	})
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient))
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient), config.WithLogger(cli.SDKLogger(log)))
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
@@ -232,6 +233,9 @@ func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger) (*p
 	}
 	sinkOpts := o.sinkOptions
 	sinkOpts.AWS, sinkOpts.Stdout, sinkOpts.LookupEnv, sinkOpts.Log = &awsCfg, e.stdout, e.lookupEnv, &log
+	if obs != nil {
+		sinkOpts.Observer = obs
+	}
 	outs := make([]sink.Sink, 0, len(o.sinks))
 	for _, uri := range o.sinks {
 		s, err := sink.Open(uri, sinkOpts)
@@ -260,17 +264,17 @@ func closeSinks(sinks []sink.Sink) {
 }
 
 func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
-	p, err := openPipeline(ctx, o, e, log)
-	if err != nil {
-		return err
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := streamer.NewMetrics(reg)
-	if err == nil {
-		err = streamer.RegisterStoreStats(reg, p.finder.Cache.Stats)
-	}
 	if err != nil {
+		return err
+	}
+	p, err := openPipeline(ctx, o, e, log, metrics)
+	if err != nil {
+		return err
+	}
+	if err := streamer.RegisterStoreStats(reg, p.finder.Cache.Stats); err != nil {
 		closeSinks(p.deps.Sinks)
 		return err
 	}
@@ -294,7 +298,7 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
 		probe := &streamer.Probe{Queue: queue, QueueURL: o.queueURL, Table: table, TableName: o.table}
-		handler := streamer.OpsHandler(reg, probe.Check, st.Draining)
+		handler := streamer.OpsHandler(reg, probe.Check, st.Draining, st.Degraded)
 		if o.pprof {
 			handler = withPprof(handler)
 		}

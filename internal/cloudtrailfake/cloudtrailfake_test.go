@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/sessionwatch/sessionwatch/internal/cloudtrailfake"
+	"github.com/sessionwatch/sessionwatch/internal/testenv"
 )
 
 var now = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
@@ -27,8 +28,9 @@ func record(account, region, name, id string, t time.Time) []byte {
 		id, name, t.Format(time.RFC3339), region, account, account, account)
 }
 
-// start serves a fake and returns an SDK configuration pointed at it, with
-// the SDK's retries off unless retries is set.
+// start serves a fake and returns an SDK configuration pointed at it. Unless
+// retries is set, the SDK retries only a dropped connection: throttles and
+// API errors reach the test as sent.
 func start(t *testing.T, cfg cloudtrailfake.Config, retries bool) (*cloudtrailfake.Server, aws.Config) {
 	t.Helper()
 	if cfg.Now == nil {
@@ -47,7 +49,7 @@ func start(t *testing.T, cfg cloudtrailfake.Config, retries bool) (*cloudtrailfa
 		t.Fatal(err)
 	}
 	if !retries {
-		awsCfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+		awsCfg.Retryer = testenv.ConnectionRetryOnly
 	}
 	return srv, awsCfg
 }
@@ -189,8 +191,9 @@ func TestThrottling(t *testing.T) {
 	if _, err := client.LookupEvents(ctx, &cloudtrail.LookupEventsInput{}, func(o *cloudtrail.Options) { o.Region = "eu-west-1" }); err != nil {
 		t.Errorf("another region shares the bucket: %v", err)
 	}
-	if st := srv.CloudTrail.Stats(cloudtrailfake.DefaultAccount, "us-east-1"); st.Calls != 5 || st.Throttled != throttled {
-		t.Errorf("stats %+v", st)
+	// A call retried after a dropped connection counts twice at the fake.
+	if st := srv.CloudTrail.Stats(cloudtrailfake.DefaultAccount, "us-east-1"); st.Calls < 5 || st.Throttled < throttled {
+		t.Errorf("stats %+v, want at least 5 calls and %d throttled", st, throttled)
 	}
 }
 

@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/sessionwatch/sessionwatch/internal/testenv"
 )
 
 // These tests hold the fakes to the services' limits and wire formats,
@@ -30,7 +32,7 @@ import (
 
 func cfg(endpoint string) aws.Config {
 	return aws.Config{
-		Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Retryer: func() aws.Retryer { return aws.NopRetryer{} },
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Retryer: testenv.ConnectionRetryOnly,
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, nil
 		}),

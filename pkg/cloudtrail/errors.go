@@ -58,14 +58,62 @@ func (e *FieldError) Error() string {
 }
 func (e *FieldError) Unwrap() []error { return []error{ErrMalformed, e.Err} }
 
+// EventTimeError reports a record whose eventTime is missing or unreadable,
+// naming the event so that an operator can find it.
+type EventTimeError struct {
+	EventID   string
+	EventName string
+	Value     string // as the record had it; empty when missing or null
+	Err       error
+}
+
+func (e *EventTimeError) Error() string {
+	return fmt.Sprintf("%s: %v", describeEvent(e.EventID, e.EventName), e.Err)
+}
+func (e *EventTimeError) Unwrap() []error { return []error{ErrMalformed, e.Err} }
+
+// TooLargeError reports a record over the cap for one record, on a JSON line
+// or in a log file.
+type TooLargeError struct{ Max int }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("record over %d bytes, the cap for one record", e.Max)
+}
+func (e *TooLargeError) Is(t error) bool { return t == ErrMalformed || t == ErrLineTooLong }
+
+// NullRecordError is a JSON null where a record belongs.
+type NullRecordError struct{}
+
+func (*NullRecordError) Error() string   { return "a null record" }
+func (*NullRecordError) Is(t error) bool { return t == ErrMalformed }
+
+// describeEvent names a record in an error message by what it has.
+func describeEvent(id, name string) string {
+	switch {
+	case id != "" && name != "":
+		return fmt.Sprintf("event %s (%s)", truncate(id, 64), truncate(name, 64))
+	case id != "":
+		return "event " + truncate(id, 64)
+	case name != "":
+		return truncate(name, 64) + " event without an eventID"
+	default:
+		return "a record without an eventID or eventName"
+	}
+}
+
 // RejectError says which envelope or record property failed validation.
 type RejectError struct {
-	Field string // "source", "detail-type", "account"
+	Field string // "source", "detail-type", "account", "detail.recipientAccountId", ...
 	Got   string
 	Want  string
+	// Event, when the record was read, names it in the message.
+	Event *Event
 }
 
 func (e *RejectError) Error() string {
+	if e.Event != nil {
+		return fmt.Sprintf("rejected %s: %s is %q, want %s", describeEvent(e.Event.ID, e.Event.Name), e.Field, truncate(e.Got, 64), e.Want)
+	}
 	return fmt.Sprintf("rejected: %s is %q, want %s", e.Field, truncate(e.Got, 64), e.Want)
 }
 func (e *RejectError) Is(t error) bool { return t == ErrRejected }

@@ -7,9 +7,15 @@ package cloudtrail
 
 import (
 	"bytes"
-	json "github.com/goccy/go-json"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
+
+	json "github.com/goccy/go-json"
 )
 
 // Origin says which field of a record a SourceIdentity came from.
@@ -73,16 +79,45 @@ func (e *Event) Failed() bool { return e.ErrorCode != "" }
 
 // DedupKey identifies the STS request behind the record. A cross-account
 // call is logged in both accounts with the same requestID, so both copies
-// share the key.
+// share the key. A record with no requestID, sharedEventID or eventID (some
+// exporters drop them) is keyed by its content instead, so that two such
+// records of different calls never share a finding id.
 func (e *Event) DedupKey() string {
 	switch {
 	case e.RequestID != "":
 		return e.RequestID
 	case e.SharedEventID != "":
 		return e.SharedEventID
-	default:
+	case e.ID != "":
 		return e.ID
+	default:
+		return e.contentKey()
 	}
+}
+
+// KeyedByContent reports whether DedupKey had no id to use and was derived
+// from the record's content.
+func (e *Event) KeyedByContent() bool {
+	return e.RequestID == "" && e.SharedEventID == "" && e.ID == ""
+}
+
+// contentKey hashes every field the decoder read, each length-prefixed so
+// that no two different records hash the same bytes.
+func (e *Event) contentKey() string {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	for _, f := range []string{
+		e.Time.UTC().Format(time.RFC3339Nano), e.Name, e.Source, e.Region, e.Account,
+		e.SourceIP, e.UserAgent, e.ErrorCode, e.ErrorMessage,
+		e.Caller.Type, e.Caller.ARN, e.Caller.PrincipalID, e.Caller.AccountID, e.Caller.AccessKeyID,
+		e.Caller.UserName, e.Caller.InvokedBy, e.Caller.SessionIssuerARN,
+		e.SourceIdentity, string(e.SourceIdentityOrigin),
+		e.TargetRoleARN, e.RoleSessionName, e.AssumedRoleARN, e.AccessKeyID,
+	} {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(f)))])
+		h.Write([]byte(f))
+	}
+	return "content:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // rawRecord mirrors the CloudTrail fields that are read; everything else is
@@ -173,7 +208,7 @@ func (r *rawRecord) present() bool {
 func (r *rawRecord) toEvent() (*Event, error) {
 	t, err := parseEventTime(r.EventTime)
 	if err != nil {
-		return nil, &FieldError{Field: "eventTime", Value: r.EventTime, Err: err}
+		return nil, &EventTimeError{EventID: r.EventID, EventName: r.EventName, Value: r.EventTime, Err: err}
 	}
 	ev := &Event{
 		ID:            r.EventID,
@@ -264,18 +299,26 @@ func roleFromErrorMessage(msg string) string {
 	return arn
 }
 
-// exporterTimeLayout is how some exporters (Panther) normalise eventTime:
-// "YYYY-MM-DD HH:MM:SS[.nnnnnnnnn]", in UTC.
-const exporterTimeLayout = "2006-01-02 15:04:05.999999999"
+// Exporters (Panther) normalise eventTime with a space for the T, with or
+// without a zone ("YYYY-MM-DD HH:MM:SS[.nnnnnnnnn][Z|±hh:mm]"); no zone is UTC.
+const (
+	exporterTimeLayout     = "2006-01-02 15:04:05.999999999"
+	exporterZoneTimeLayout = "2006-01-02 15:04:05.999999999Z07:00"
+)
 
-// parseEventTime reads CloudTrail's RFC 3339 eventTime, or the exporter form.
+// errNoEventTime: the record has no eventTime, or an empty or null one.
+var errNoEventTime = errors.New("no eventTime")
+
+// parseEventTime reads CloudTrail's RFC 3339 eventTime, or an exporter form.
+// Its errors are words for an operator, not the layouts time.Parse quotes.
 func parseEventTime(s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err == nil {
-		return t.UTC(), nil
+	if s == "" {
+		return time.Time{}, errNoEventTime
 	}
-	if t, err2 := time.Parse(exporterTimeLayout, s); err2 == nil {
-		return t.UTC(), nil
+	for _, layout := range []string{time.RFC3339Nano, exporterZoneTimeLayout, exporterTimeLayout} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
 	}
-	return time.Time{}, err
+	return time.Time{}, fmt.Errorf("eventTime %q is not a time (want RFC 3339, e.g. 2006-01-02T15:04:05Z)", truncate(s, 64))
 }

@@ -1,6 +1,7 @@
 package cloudtrail
 
 import (
+	"bytes"
 	"fmt"
 	json "github.com/goccy/go-json"
 	"net/url"
@@ -141,6 +142,9 @@ type s3EventRecord struct {
 // A record is returned even when it is out of scope, together with an error
 // matching ErrOutOfScope, so callers can count it by name.
 func (d *Decoder) DecodeMessage(body []byte) (Message, error) {
+	if string(bytes.TrimSpace(body)) == "null" {
+		return Message{}, &NullRecordError{}
+	}
 	raw := d.pool.Get().(*rawMessage)
 	defer d.release(raw)
 	if err := json.Unmarshal(body, raw); err != nil {
@@ -204,7 +208,17 @@ func (d *Decoder) fromRaw(raw *rawMessage, insideSNS bool) (Message, error) {
 func (d *Decoder) fromEnvelope(raw *rawMessage) (Message, error) {
 	msg := Message{Shape: ShapeEnvelope, ID: raw.ID}
 	if raw.Source != EnvelopeSource {
-		return msg, &RejectError{Field: "source", Got: raw.Source, Want: `"` + EnvelopeSource + `"`}
+		if raw.Detail != nil && raw.Detail.EventSource == STSEventSource {
+			// An STS record in another source's envelope: forged.
+			return msg, &RejectError{Field: "source", Got: raw.Source, Want: `"` + EnvelopeSource + `" for an ` + STSEventSource + " record"}
+		}
+		// Another service's event (an all-events rule's archive, say): it
+		// claims nothing about STS, so it is out of scope, not forged.
+		name := raw.DetailType
+		if raw.Detail != nil && raw.Detail.EventName != "" {
+			name = raw.Detail.EventName
+		}
+		return msg, &ScopeError{EventSource: raw.Source, EventName: name, Reason: "an EventBridge event of another source than " + EnvelopeSource}
 	}
 	if raw.DetailType != EnvelopeDetailType {
 		return msg, &RejectError{Field: "detail-type", Got: raw.DetailType, Want: `"` + EnvelopeDetailType + `"`}
@@ -220,6 +234,15 @@ func (d *Decoder) fromEnvelope(raw *rawMessage) (Message, error) {
 		return msg, err
 	}
 	msg.Event = ev
+	// EventBridge derives source from the record's eventSource and account
+	// from the account that logged it: a disagreement is a forged or
+	// mis-routed envelope, and the record's account is the one it is about.
+	if ev.Source != STSEventSource {
+		return msg, &RejectError{Field: "detail.eventSource", Got: ev.Source, Want: `"` + STSEventSource + `" in an ` + EnvelopeSource + " envelope", Event: ev}
+	}
+	if ev.Account != "" && ev.Account != raw.Account {
+		return msg, &RejectError{Field: "detail.recipientAccountId", Got: ev.Account, Want: "the envelope's account " + truncate(raw.Account, 64), Event: ev}
+	}
 	return msg, d.InScope(ev)
 }
 

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,21 @@ func TestDecodeMessageShapes(t *testing.T) {
 			objects: []ObjectRef{{Bucket: "trail-bucket", Key: "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/my file=1.json.gz"}}},
 		{name: "envelope from another source", body: envelope("aws.iam", "AWS API Call via CloudTrail", "111122223333", sampleRecord),
 			shape: ShapeEnvelope, wantErr: ErrRejected, errText: "source"},
+		{name: "another service's envelope is out of scope", body: envelope("aws.s3", "AWS API Call via CloudTrail", "111122223333",
+			`{"eventTime":"2026-11-20T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"PutObject","recipientAccountId":"111122223333"}`),
+			shape: ShapeEnvelope, wantErr: ErrOutOfScope, errText: "aws.s3 PutObject"},
+		{name: "another service's non-CloudTrail event is out of scope", body: envelope("aws.s3", "Object Created", "111122223333", `{"bucket":{"name":"b"}}`),
+			shape: ShapeEnvelope, wantErr: ErrOutOfScope, errText: "aws.s3 Object Created"},
+		{name: "sts envelope of another service's record", body: envelope("aws.sts", "AWS API Call via CloudTrail", "111122223333",
+			strings.Replace(sampleRecord, `"eventSource":"sts.amazonaws.com"`, `"eventSource":"iam.amazonaws.com"`, 1)),
+			shape: ShapeEnvelope, event: true, wantErr: ErrRejected, errText: "event evt-1 (AssumeRole): detail.eventSource"},
+		{name: "envelope and record accounts disagree", body: envelope("aws.sts", "AWS API Call via CloudTrail", "111122223333",
+			strings.Replace(sampleRecord, `"recipientAccountId":"111122223333"`, `"recipientAccountId":"444455556666"`, 1)),
+			shape: ShapeEnvelope, event: true, wantErr: ErrRejected, errText: `event evt-1 (AssumeRole): detail.recipientAccountId is "444455556666", want the envelope's account 111122223333`},
+		{name: "allowlisted envelope of a record of another account", cfg: Config{Accounts: []string{"111122223333"}},
+			body: envelope("aws.sts", "AWS API Call via CloudTrail", "111122223333",
+				strings.Replace(sampleRecord, `"recipientAccountId":"111122223333"`, `"recipientAccountId":"444455556666"`, 1)),
+			shape: ShapeEnvelope, event: true, wantErr: ErrRejected, errText: "recipientAccountId"},
 		{name: "envelope with another detail-type", body: envelope("aws.sts", "AWS Console Sign In via CloudTrail", "111122223333", sampleRecord),
 			shape: ShapeEnvelope, wantErr: ErrRejected, errText: "detail-type"},
 		{name: "envelope from an account outside the allowlist", body: validEnvelope, cfg: Config{Accounts: []string{"999999999999"}},
@@ -66,8 +82,19 @@ func TestDecodeMessageShapes(t *testing.T) {
 		{name: "not json", body: `{"eventName":`, wantErr: ErrMalformed},
 		{name: "json array", body: `[1,2]`, wantErr: ErrMalformed},
 		{name: "unknown object", body: `{"hello":"world"}`, wantErr: ErrMalformed, errText: "shape"},
-		{name: "record without time", body: strings.Replace(sampleRecord, `"eventTime":"2026-11-20T10:00:00Z"`, `"eventTime":"yesterday"`, 1),
-			wantErr: ErrMalformed, errText: "eventTime"},
+		{name: "record with an unreadable time", body: strings.Replace(sampleRecord, `"eventTime":"2026-11-20T10:00:00Z"`, `"eventTime":"yesterday"`, 1),
+			wantErr: ErrMalformed, errText: `event evt-1 (AssumeRole): eventTime "yesterday" is not a time (want RFC 3339, e.g. 2006-01-02T15:04:05Z)`},
+		{name: "record without time", body: strings.Replace(sampleRecord, `"eventTime":"2026-11-20T10:00:00Z",`, ``, 1),
+			wantErr: ErrMalformed, errText: "event evt-1 (AssumeRole): no eventTime"},
+		{name: "record with a null time", body: strings.Replace(sampleRecord, `"eventTime":"2026-11-20T10:00:00Z"`, `"eventTime":null`, 1),
+			wantErr: ErrMalformed, errText: "event evt-1 (AssumeRole): no eventTime"},
+		{name: "record with an empty time and no id", body: strings.Replace(strings.Replace(sampleRecord, `"eventTime":"2026-11-20T10:00:00Z"`, `"eventTime":""`, 1), `"eventID":"evt-1",`, ``, 1),
+			wantErr: ErrMalformed, errText: "AssumeRole event without an eventID: no eventTime"},
+		{name: "null record", body: " null\n", wantErr: ErrMalformed, errText: "a null record"},
+		{name: "exporter time with a zone", body: strings.Replace(sampleRecord, `"eventTime":"2026-11-20T10:00:00Z"`, `"eventTime":"2026-11-20 10:00:00Z"`, 1),
+			shape: ShapeRecord, event: true},
+		{name: "exporter time with an offset", body: strings.Replace(sampleRecord, `"eventTime":"2026-11-20T10:00:00Z"`, `"eventTime":"2026-11-20 11:00:00.5+01:00"`, 1),
+			shape: ShapeRecord, event: true},
 		{name: "envelope without detail", body: `{"version":"0","id":"x","detail-type":"AWS API Call via CloudTrail","source":"aws.sts","account":"1"}`,
 			shape: ShapeEnvelope, wantErr: ErrMalformed},
 		{name: "sns with broken inner json", body: `{"Type":"Notification","MessageId":"m","Message":"{nope"}`, shape: ShapeSNS, wantErr: ErrMalformed},
@@ -268,5 +295,141 @@ func TestLines(t *testing.T) {
 	}
 	if !errors.Is(lastErr, ErrMalformed) || lastLine != 4 || !strings.Contains(lastErr.Error(), "line 4") {
 		t.Errorf("last error %v at line %d, want malformed at line 4", lastErr, lastLine)
+	}
+}
+
+// TestRecordsNullAndOversizeRecords: a null in a log file is "a null
+// record", the records after it are read; a record over MaxRecordBytes ends
+// the file with the cap named, as an over-long JSON line names it.
+func TestRecordsNullAndOversizeRecords(t *testing.T) {
+	huge := strings.Replace(sampleRecord, `"userAgent":"aws-cli/2.15"`, `"userAgent":"`+strings.Repeat("x", MaxRecordBytes-len(sampleRecord)+len("aws-cli/2.15")+1)+`"`, 1)
+	hugest := strings.Replace(sampleRecord, `"userAgent":"aws-cli/2.15"`, `"userAgent":"`+strings.Repeat("x", 6*MaxRecordBytes)+`"`, 1)
+	tests := []struct {
+		name     string
+		log      string
+		ids      string
+		errs     []string
+		fileErrs int
+	}{
+		{"null record", `{"Records":[null,` + sampleRecord + `]}`, "evt-1", []string{"a null record"}, 0},
+		{"record just over the cap", `{"Records":[` + sampleRecord + `,` + huge + `,` + sampleRecord + `]}`, "evt-1,evt-1",
+			[]string{"record over 8388608 bytes, the cap for one record"}, 0},
+		{"record far over the cap", `{"Records":[` + sampleRecord + `,` + hugest + `,` + sampleRecord + `]}`, "evt-1",
+			[]string{"record over 8388608 bytes, the cap for one record; the rest of the file is not read"}, 1},
+		{"record at the cap", `{"Records":[` + strings.Replace(sampleRecord, `"userAgent":"aws-cli/2.15"`,
+			`"userAgent":"`+strings.Repeat("x", MaxRecordBytes-len(sampleRecord)+len("aws-cli/2.15")-2)+`"`, 1) + `]}`, "evt-1", nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ids, errs []string
+			fileErrs := 0
+			for ev, err := range Records(strings.NewReader(tt.log)) {
+				if err != nil {
+					errs = append(errs, err.Error())
+					if !errors.Is(err, ErrMalformed) {
+						t.Errorf("error %v is not ErrMalformed", err)
+					}
+					var fe *FileError
+					if errors.As(err, &fe) {
+						fileErrs++
+					}
+					continue
+				}
+				ids = append(ids, ev.ID)
+			}
+			if strings.Join(ids, ",") != tt.ids || !slices.Equal(errs, tt.errs) || fileErrs != tt.fileErrs {
+				t.Errorf("ids %v errors %q (%d file errors); want %s, %q, %d", ids, errs, fileErrs, tt.ids, tt.errs, tt.fileErrs)
+			}
+		})
+	}
+}
+
+// TestLinesCapIsTheRecordCap: an over-long JSON line says the same as an
+// oversize log-file record, and the lines after it are read.
+func TestLinesCapIsTheRecordCap(t *testing.T) {
+	huge := strings.Replace(sampleRecord, `"userAgent":"aws-cli/2.15"`, `"userAgent":"`+strings.Repeat("x", MaxRecordBytes+1)+`"`, 1)
+	var errs []string
+	var ids []string
+	for lm, err := range Lines(strings.NewReader(huge+"\n"+sampleRecord+"\n"), NewDecoder(Config{})) {
+		if err != nil {
+			errs = append(errs, err.Error())
+			var tl *TooLargeError
+			if !errors.As(err, &tl) || !errors.Is(err, ErrMalformed) {
+				t.Errorf("error %v is not a TooLargeError", err)
+			}
+			continue
+		}
+		ids = append(ids, lm.Event.ID)
+	}
+	want := []string{"decode json lines: line 1: record over 8388608 bytes, the cap for one record"}
+	if !slices.Equal(errs, want) || strings.Join(ids, ",") != "evt-1" {
+		t.Errorf("errors %q ids %v; want %q and evt-1", errs, ids, want)
+	}
+}
+
+// TestParseEventTime: the forms CloudTrail and exporters write, to the
+// instant, and words rather than Go layouts when none fits.
+func TestParseEventTime(t *testing.T) {
+	at := time.Date(2021, 5, 20, 15, 53, 47, 0, time.UTC)
+	tests := []struct {
+		in      string
+		want    time.Time
+		wantErr string
+	}{
+		{"2021-05-20T15:53:47Z", at, ""},
+		{"2021-05-20T17:53:47+02:00", at, ""},
+		{"2021-05-20 15:53:47", at, ""},
+		{"2021-05-20 15:53:47Z", at, ""},
+		{"2021-05-20 15:53:47.250Z", at.Add(250 * time.Millisecond), ""},
+		{"", time.Time{}, "no eventTime"},
+		{"20210520", time.Time{}, `eventTime "20210520" is not a time (want RFC 3339, e.g. 2006-01-02T15:04:05Z)`},
+	}
+	for _, tt := range tests {
+		got, err := parseEventTime(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || err.Error() != tt.wantErr || strings.Contains(err.Error(), "2006-01-02T15:04:05.999999999Z07:00") {
+				t.Errorf("%q: error %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || !got.Equal(tt.want) || got.Location() != time.UTC {
+			t.Errorf("%q: got %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// TestContentKeyWithoutIDs: records without eventID, requestID or
+// sharedEventID get a key from their content: the same record the same key,
+// two different calls two keys, and an id, when present, wins.
+func TestContentKeyWithoutIDs(t *testing.T) {
+	noIDs := func(rec string) *Event {
+		for _, id := range []string{`"requestID":"req-1",`, `"eventID":"evt-1",`, `"sharedEventID":"shared-1",`} {
+			rec = strings.Replace(rec, id, "", 1)
+		}
+		ev, err := DecodeRecord([]byte(rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	a := noIDs(sampleRecord)
+	a2 := noIDs(sampleRecord)
+	later := noIDs(strings.Replace(sampleRecord, `10:00:00Z`, `10:00:01Z`, 1))
+	otherRole := noIDs(strings.Replace(sampleRecord, `role/Admin"`, `role/Audit"`, 1))
+	if !a.KeyedByContent() || !strings.HasPrefix(a.DedupKey(), "content:") {
+		t.Fatalf("key %q, keyed by content %v", a.DedupKey(), a.KeyedByContent())
+	}
+	if a.DedupKey() != a2.DedupKey() {
+		t.Errorf("the same record has two keys")
+	}
+	if a.DedupKey() == later.DedupKey() || a.DedupKey() == otherRole.DedupKey() || later.DedupKey() == otherRole.DedupKey() {
+		t.Errorf("different calls share a key: %s %s %s", a.DedupKey(), later.DedupKey(), otherRole.DedupKey())
+	}
+	withID, err := DecodeRecord([]byte(sampleRecord))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if withID.KeyedByContent() || withID.DedupKey() != "req-1" {
+		t.Errorf("record with ids keyed %q", withID.DedupKey())
 	}
 }

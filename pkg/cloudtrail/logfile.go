@@ -12,8 +12,14 @@ import (
 	"github.com/klauspost/compress/gzip"
 )
 
-// MaxLineBytes bounds one JSON line; CloudTrail records are far smaller.
-const MaxLineBytes = 8 << 20
+// MaxRecordBytes bounds one record, in a log file as on a JSON line;
+// CloudTrail records are far smaller (a few KB). It bounds memory too: a
+// decoder holds at most about twice this much of one value.
+const MaxRecordBytes = 8 << 20
+
+// capSlack is what a JSON decoder may have read past the value it decodes
+// (goccy/go-json reads 512 bytes at a time).
+const capSlack = 4 << 10
 
 // Readers reused across log files: a gzip reader and its buffers are some
 // 100 KB, allocated per file otherwise. klauspost/compress's gzip inflates
@@ -82,26 +88,45 @@ func (t *ReadTracker) Err() error { return t.err }
 // one decode per record, without holding the file in memory. A record that
 // cannot be used yields an error and the stream goes on; invalid JSON or a
 // file that is not a log yields a *FileError and ends it.
+//
+// A record over MaxRecordBytes ends the file too: the decoder cannot skip a
+// value it does not hold.
 func Records(r io.Reader) iter.Seq2[*Event, error] {
 	return func(yield func(*Event, error) bool) {
-		dec := json.NewDecoder(r)
+		cr := &capReader{r: r, limit: MaxRecordBytes + capSlack}
+		dec := json.NewDecoder(cr)
 		if err := enterRecordsArray(dec); err != nil {
-			yield(nil, &FileError{Err: err})
+			yield(nil, &FileError{Err: cr.explain(err)})
 			return
 		}
 		for dec.More() {
-			var raw rawRecord
+			start := dec.InputOffset()
+			cr.limit = start + MaxRecordBytes + capSlack
+			var raw *rawRecord
 			if err := dec.Decode(&raw); err != nil {
 				var typeErr *json.UnmarshalTypeError
-				if errors.As(err, &typeErr) {
+				if errors.As(err, &typeErr) && !cr.over {
 					// The value was consumed; only this record is bad.
 					if !yield(nil, &SyntaxError{Shape: "log record", Err: err}) {
 						return
 					}
 					continue
 				}
-				yield(nil, &FileError{Err: &SyntaxError{Shape: "log file", Err: err}})
+				yield(nil, &FileError{Err: cr.explain(&SyntaxError{Shape: "log file", Err: err})})
 				return
+			}
+			if dec.InputOffset()-start > MaxRecordBytes {
+				// Within the slack: read whole, but over the cap all the same.
+				if !yield(nil, &TooLargeError{Max: MaxRecordBytes}) {
+					return
+				}
+				continue
+			}
+			if raw == nil {
+				if !yield(nil, &NullRecordError{}) {
+					return
+				}
+				continue
 			}
 			ev, err := raw.toEvent()
 			if !yield(ev, err) {
@@ -111,9 +136,40 @@ func Records(r io.Reader) iter.Seq2[*Event, error] {
 		// A truncated file ends without the closing bracket: report it, or
 		// a partial download would pass for a complete one.
 		if err := expectDelim(dec, ']'); err != nil {
-			yield(nil, &FileError{Err: err})
+			yield(nil, &FileError{Err: cr.explain(err)})
 		}
 	}
+}
+
+// capReader fails a read that would go past limit, so that a decoder never
+// buffers more than one record's cap.
+type capReader struct {
+	r           io.Reader
+	read, limit int64
+	over        bool
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	room := c.limit - c.read
+	if room <= 0 {
+		c.over = true
+		return 0, &TooLargeError{Max: MaxRecordBytes}
+	}
+	if int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := c.r.Read(p)
+	c.read += int64(n)
+	return n, err
+}
+
+// explain replaces the decoder's error with the cap's when the cap ended the
+// read: "unexpected end of input" would hide the reason.
+func (c *capReader) explain(err error) error {
+	if c.over {
+		return fmt.Errorf("%w; the rest of the file is not read", &TooLargeError{Max: MaxRecordBytes})
+	}
+	return err
 }
 
 // enterRecordsArray positions dec at the first element of the top-level
@@ -152,11 +208,14 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 
 // Lines streams a JSON-lines file in which each line is any intake shape
 // (usually a bare record). Blank lines are skipped. Each yield carries the
-// 1-based line number. A line over MaxLineBytes yields an error and the
+// 1-based line number. A line over MaxRecordBytes yields an error and the
 // stream goes on; a read error ends it.
 func Lines(r io.Reader, d *Decoder) iter.Seq2[LineMessage, error] {
 	return func(yield func(LineMessage, error) bool) {
-		for line, err := range SplitLines(r, MaxLineBytes) {
+		for line, err := range SplitLines(r, MaxRecordBytes) {
+			if errors.Is(err, ErrLineTooLong) {
+				err = &TooLargeError{Max: MaxRecordBytes}
+			}
 			if err != nil {
 				if !yield(LineMessage{Line: line.N}, &SyntaxError{Shape: "json lines", Err: fmt.Errorf("line %d: %w", line.N, err)}) {
 					return

@@ -24,8 +24,11 @@ const (
 
 // Finding is the one finding model; the JSON tags are the native format.
 type Finding struct {
-	Schema         string             `json:"schema"`
-	FindingID      string             `json:"finding_id"`
+	Schema    string `json:"schema"`
+	FindingID string `json:"finding_id"`
+	// FindingIDBasis is "content" when the record had no requestID,
+	// sharedEventID or eventID, and finding_id was derived from its fields.
+	FindingIDBasis string             `json:"finding_id_basis,omitempty"`
 	Category       classify.Verdict   `json:"category"`
 	Severity       string             `json:"severity"`
 	Reason         string             `json:"reason"`
@@ -135,6 +138,9 @@ func NewFinding(ev *cloudtrail.Event, r classify.Result, detector Detector, dete
 	}
 	if r.Session != nil {
 		f.Session = sessionInfo(r.Session)
+	}
+	if ev.KeyedByContent() {
+		f.FindingIDBasis = "content"
 	}
 	return f
 }

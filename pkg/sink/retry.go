@@ -245,7 +245,7 @@ func (r *retrier) deliver(ctx context.Context, items []*item, send sendFunc) {
 			return // the caller will have given up before the retry
 		}
 		r.obs.Retried(r.name, reason)
-		r.log.Debug().Str("sink", r.name).Int("attempt", attempt).Int("findings", len(again)).
+		r.log.Warn().Str("sink", r.name).Int("attempt", attempt).Int("findings", len(again)).
 			Str("reason", reason).Dur("wait", wait).Err(again[0].err).Msg("retrying findings")
 		timer := time.NewTimer(wait)
 		select {

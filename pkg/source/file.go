@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -22,30 +24,57 @@ var ErrNoSource = errors.New("source not found")
 // digests are skipped. Files are read one at a time, in path order; the
 // checkpoint records the files done.
 type Files struct {
-	path    string
-	files   []string
-	decoder *ct.Decoder
-	cp      *Checkpoint
-	stats   Stats
+	cfg        FilesConfig
+	files      []string
+	unreadable []Unreadable // found while listing
+	stats      Stats
 }
 
-// NewFiles lists the log files under path.
-func NewFiles(path string, decoder *ct.Decoder, cp *Checkpoint) (*Files, error) {
-	files, err := listLogFiles(path)
+// FilesConfig says what a file source reads.
+type FilesConfig struct {
+	Path       string // a file or a folder
+	Decoder    *ct.Decoder
+	Checkpoint *Checkpoint
+	// Regions, when set, keeps the records whose awsRegion is one of them;
+	// the others are out of scope. A file, unlike a LookupEvents stream or
+	// an archive's region folder, can hold any region.
+	Regions []string
+}
+
+// Unreadable is a file or folder that could not be read; the others are.
+type Unreadable struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
+}
+
+// NewFiles lists the log files under cfg.Path. A path that does not exist is
+// ErrNoSource; a file or folder under it that cannot be listed is reported
+// by Unreadable, not an error.
+func NewFiles(cfg FilesConfig) (*Files, error) {
+	files, unreadable, err := listLogFiles(cfg.Path)
 	if err != nil {
 		return nil, err
 	}
-	return &Files{path: path, files: files, decoder: decoder, cp: cp}, nil
+	return &Files{cfg: cfg, files: files, unreadable: unreadable}, nil
 }
+
+// Found is the number of log files listed.
+func (f *Files) Found() int { return len(f.files) }
 
 // Stats reports the files done.
 func (f *Files) Stats() *Stats { return &f.stats }
 
 // Run reads every file.
+// A file that cannot be opened is reported (Stats.Unreadable) and the next
+// one is read; the checkpoint does not move past it, so a rerun tries it
+// again.
 func (f *Files) Run(ctx context.Context, emit Emit) error {
-	st := f.stats.NewStream(f.path)
-	through, done := f.cp.Keys()
-	keys := newKeyTracker(f.cp, through, done)
+	st := f.stats.NewStream(f.cfg.Path)
+	for _, u := range f.unreadable {
+		f.stats.AddUnreadable(u)
+	}
+	through, done := f.cfg.Checkpoint.Keys()
+	keys := newKeyTracker(f.cfg.Checkpoint, through, done)
 	for i, path := range f.files {
 		if path <= through || done[path] {
 			continue
@@ -57,7 +86,14 @@ func (f *Files) Run(ctx context.Context, emit Emit) error {
 			st.Pages.Add(1)
 			st.SetCovered(float64(i+1) / float64(len(f.files)))
 		})
-		n, err := f.read(ctx, path, ack, emit)
+		file, err := os.Open(path)
+		if err != nil {
+			// The PathError names the operation and the path.
+			f.stats.AddUnreadable(Unreadable{Path: path, Error: err.Error()})
+			continue
+		}
+		n, err := f.read(ctx, file, path, ack, emit)
+		file.Close()
 		st.Events.Add(int64(n))
 		if err != nil {
 			return err
@@ -68,18 +104,14 @@ func (f *Files) Run(ctx context.Context, emit Emit) error {
 	return nil
 }
 
-func (f *Files) read(ctx context.Context, path string, ack *Ack, emit Emit) (int, error) {
-	file, err := os.Open(path)
-	if err != nil {
-		return 0, fmt.Errorf("open %s: %w", path, err)
-	}
-	defer file.Close()
+func (f *Files) read(ctx context.Context, file io.Reader, path string, ack *Ack, emit Emit) (int, error) {
 	if logKind(path) != "lines" {
-		return readLogFile(ctx, file, path, f.decoder, ack, emit)
+		return readLogFile(ctx, file, path, f.cfg.Decoder, f.cfg.Regions, ack, emit)
 	}
 	send := func(rec Record) error {
 		ack.Hold()
 		rec.Origin, rec.Ack = path, ack
+		rec.Err = regionScope(rec.Event, rec.Err, f.cfg.Regions)
 		return emit(ctx, rec)
 	}
 	rd, err := ct.Uncompressed(file)
@@ -87,7 +119,7 @@ func (f *Files) read(ctx context.Context, path string, ack *Ack, emit Emit) (int
 		return 0, send(Record{Err: err})
 	}
 	n := 0
-	for lm, err := range ct.Lines(rd, f.decoder) {
+	for lm, err := range ct.Lines(rd, f.cfg.Decoder) {
 		n++
 		if err := send(Record{Event: lm.Event, Err: err, Pos: lm.Line}); err != nil {
 			return n, err
@@ -96,22 +128,38 @@ func (f *Files) read(ctx context.Context, path string, ack *Ack, emit Emit) (int
 	return n, nil
 }
 
-// listLogFiles returns the log files under path (or path itself), sorted.
-func listLogFiles(path string) ([]string, error) {
+// regionScope puts an event of a region not among regions out of scope.
+func regionScope(ev *ct.Event, err error, regions []string) error {
+	if err != nil || ev == nil || len(regions) == 0 || slices.Contains(regions, ev.Region) {
+		return err
+	}
+	return &ct.ScopeError{EventSource: ev.Source, EventName: ev.Name, Reason: fmt.Sprintf("region %q is not among --regions", ev.Region)}
+}
+
+// listLogFiles returns the log files under path (or path itself), sorted,
+// and the files and folders under it that could not be listed.
+func listLogFiles(path string) ([]string, []Unreadable, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s", ErrNoSource, path)
+			return nil, nil, fmt.Errorf("%w: %s", ErrNoSource, path)
 		}
-		return nil, fmt.Errorf("source %s: %w", path, err)
+		return nil, nil, fmt.Errorf("source: %w", err) // a PathError names the path
 	}
 	if !st.IsDir() {
-		return []string{path}, nil
+		return []string{path}, nil, nil
 	}
-	var files []string
+	var (
+		files      []string
+		unreadable []Unreadable
+	)
 	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return err
+			if p == path {
+				return err
+			}
+			unreadable = append(unreadable, Unreadable{Path: p, Error: err.Error()})
+			return nil // WalkDir skips the folder it could not read
 		}
 		if d.IsDir() {
 			if d.Name() == "CloudTrail-Digest" {
@@ -125,10 +173,10 @@ func listLogFiles(path string) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("walk %s: %w", path, err)
+		return nil, nil, fmt.Errorf("source: %w", err)
 	}
 	sort.Strings(files)
-	return files, nil
+	return files, unreadable, nil
 }
 
 // logKind is "records" for CloudTrail log files, "lines" for JSON lines.

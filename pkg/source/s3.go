@@ -278,7 +278,7 @@ func (a *Archive) read(ctx context.Context, key string, ack *Ack, emit Emit) (in
 	}
 	defer out.Body.Close()
 	body := &ct.ReadTracker{R: out.Body}
-	n, err := readLogFile(ctx, body, key, a.cfg.Decoder, ack, emit)
+	n, err := readLogFile(ctx, body, key, a.cfg.Decoder, nil, ack, emit)
 	if body.Err() != nil {
 		return n, fmt.Errorf("read s3://%s/%s: %w", a.cfg.Bucket, key, body.Err())
 	}
@@ -288,7 +288,8 @@ func (a *Archive) read(ctx context.Context, key string, ack *Ack, emit Emit) (in
 // readLogFile emits the records of a CloudTrail log file ({"Records":[…]},
 // gzipped or not). Errors are the pipeline's; a broken file is emitted as
 // one malformed record.
-func readLogFile(ctx context.Context, r io.Reader, origin string, d *ct.Decoder, ack *Ack, emit Emit) (int, error) {
+// Records of a region not among regions (when set) are out of scope.
+func readLogFile(ctx context.Context, r io.Reader, origin string, d *ct.Decoder, regions []string, ack *Ack, emit Emit) (int, error) {
 	send := func(rec Record) error {
 		ack.Hold()
 		rec.Origin, rec.Ack = origin, ack
@@ -305,7 +306,7 @@ func readLogFile(ctx context.Context, r io.Reader, origin string, d *ct.Decoder,
 		if err == nil {
 			err = d.CheckRecord(ev)
 		}
-		if err := send(Record{Event: ev, Err: err, Pos: n}); err != nil {
+		if err := send(Record{Event: ev, Err: regionScope(ev, err, regions), Pos: n}); err != nil {
 			return n, err
 		}
 	}

@@ -83,9 +83,10 @@ type Stats struct {
 	// Units counts finished pages, objects or files.
 	Units atomic.Int64
 
-	mu       sync.Mutex
-	streams  []*Stream
-	failures []Failure
+	mu         sync.Mutex
+	streams    []*Stream
+	failures   []Failure
+	unreadable []Unreadable
 }
 
 // Failure is an account (or account and region) that could not be read.
@@ -138,6 +139,20 @@ func (s *Stats) Failures() []Failure {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Failure(nil), s.failures...)
+}
+
+// AddUnreadable records a file or folder that could not be read.
+func (s *Stats) AddUnreadable(u Unreadable) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unreadable = append(s.unreadable, u)
+}
+
+// Unreadable returns the files and folders that could not be read.
+func (s *Stats) Unreadable() []Unreadable {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Unreadable(nil), s.unreadable...)
 }
 
 // SetCovered records the part of the work done, 0 to 1.

@@ -37,5 +37,6 @@
 // deliveries are released (visibility 0) at once, the workers finish what
 // they are working on until the drain deadline, everything still in flight is
 // released, pending deletes are flushed and the sinks closed, all within
-// Config.ShutdownTimeout.
+// Config.ShutdownTimeout. The "streamer stopped" log line counts every
+// message released so ("released").
 package streamer

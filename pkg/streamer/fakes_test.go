@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -355,7 +356,7 @@ func byEvent(fs []sink.Finding) map[string][]sink.Finding {
 }
 
 // testLogger logs to a buffer dumped when the test fails.
-func testLogger(t testing.TB) zerolog.Logger {
+func testLogger(t testing.TB, also ...io.Writer) zerolog.Logger {
 	var buf testenv.LockedBuffer
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -366,7 +367,7 @@ func testLogger(t testing.TB) zerolog.Logger {
 			t.Logf("streamer log:\n%s", out)
 		}
 	})
-	return zerolog.New(&buf).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+	return zerolog.New(io.MultiWriter(append([]io.Writer{&buf}, also...)...)).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 }
 
 // eventually polls cond until it holds or timeout passes.

@@ -7,6 +7,7 @@ package streamer
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -51,6 +52,7 @@ type liveOptions struct {
 	objects  ObjectAPI
 	accounts []string
 	sinks    []sink.Sink
+	log      io.Writer // also gets the streamer's log lines
 }
 
 func startLive(t *testing.T, q *sqstest.Queue, o liveOptions) *live {
@@ -71,6 +73,11 @@ func startLive(t *testing.T, q *sqstest.Queue, o liveOptions) *live {
 	if err := RegisterStoreStats(reg, finder.Cache.Stats); err != nil {
 		t.Fatal(err)
 	}
+	var also []io.Writer
+	if o.log != nil {
+		also = append(also, o.log)
+	}
+	logger := testLogger(t, also...)
 	cfg := o.cfg
 	cfg.QueueURL = q.URL
 	// local-aws-sqs keeps a long poll open until it has collected
@@ -83,13 +90,13 @@ func startLive(t *testing.T, q *sqstest.Queue, o liveOptions) *live {
 	s, err := New(cfg, Deps{
 		Queue: q.Client, Objects: o.objects,
 		Decoder:    cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts}),
-		Classifier: cls, Sinks: o.sinks, Metrics: m, Log: testLogger(t),
+		Classifier: cls, Sinks: o.sinks, Metrics: m, Log: logger,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	probe := &Probe{Queue: q.Client, QueueURL: q.URL, Table: o.dynamo, TableName: o.table}
-	l := &live{s: s, queue: q, ops: httptest.NewServer(OpsHandler(reg, probe.Check, s.Draining)), done: make(chan error, 1)}
+	l := &live{s: s, queue: q, ops: httptest.NewServer(OpsHandler(reg, probe.Check, s.Draining, s.Degraded)), done: make(chan error, 1)}
 	t.Cleanup(l.ops.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
@@ -595,4 +602,85 @@ func TestLiveS3Notifications(t *testing.T) {
 	if got := m["sessionwatch_streamer_out_of_scope_events_total"]; got != float64(len(c.Ignored)) {
 		t.Errorf("out of scope = %v, want %d", got, len(c.Ignored))
 	}
+}
+
+// A message held in process (its sink failing) when the streamer stops is
+// released at once (visibility 0): the next streamer delivers its finding
+// long before the visibility timeout would have let it, the message never
+// reaches the DLQ, and the shutdown log counts it.
+func TestLiveShutdownReleasesHeldMessage(t *testing.T) {
+	dyn := testenv.DynamoClient(t)
+	client := sqstest.Client(t)
+	c := genCorpus(t, 5, 40)
+	table := sessionTable(t, dyn, c)
+	var body []byte
+	var want corpus.Event
+	for _, ev := range c.Findings() {
+		want, body = ev, corpus.EventBridgeEnvelope(ev)
+		break
+	}
+	if body == nil {
+		t.Fatal("corpus has no finding")
+	}
+	// One receive by the first streamer, one release (local-aws-sqs counts
+	// the ChangeMessageVisibility as a receive, AWS does not), one receive
+	// by the second: a message that burnt any more receives goes to the DLQ.
+	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 3})
+	// A visibility timeout far longer than the test waits: only a release
+	// lets the second streamer see the message in time.
+	const visibility = 2 * time.Minute
+	cfg := Config{VisibilityTimeout: visibility, ShutdownTimeout: 5 * time.Second, RetryMax: time.Second}
+	failing := &captureSink{name: "failing"}
+	failing.setFailing(true, false)
+	var log1 testenv.LockedBuffer
+	// One slot: while the message is held no receive is open. (local-aws-sqs
+	// keeps serving a long poll the client gave up on, and would hand the
+	// released message to the first streamer's abandoned receive.)
+	firstCfg := cfg
+	firstCfg.Pollers, firstCfg.MaxInFlight = 1, 1
+	first := startLive(t, q, liveOptions{cfg: firstCfg, table: table, dynamo: dyn, sinks: []sink.Sink{failing}, log: &log1})
+	if err := q.Send(context.Background(), [][]byte{body}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the sink failing on the message", func() bool {
+		return first.metrics(t)[`sessionwatch_streamer_sink_failures_total{sink="failing"}`] >= 2
+	})
+	if n := first.s.InFlight(); n != 1 {
+		t.Fatalf("%d messages in flight in the first streamer, want the 1 held", n)
+	}
+	first.stop(t)
+	stopped := stopLine(t, log1.String())
+	if got := stopped["released"]; got != float64(1) {
+		t.Errorf("shutdown log says released %v, want 1 (the held message): %v", got, stopped)
+	}
+
+	good := &memSink{name: "good"}
+	second := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{good}})
+	eventually(t, 20*time.Second, "the second streamer delivering the finding", func() bool {
+		if v, f, _ := q.DLQ.Depth(context.Background()); v+f > 0 {
+			t.Fatalf("the message went to the DLQ (%d+%d)", v, f)
+		}
+		return len(good.findings()) > 0
+	})
+	fs := good.findings()
+	if len(fs) != 1 || fs[0].Event.ID != want.ID || fs[0].Category != want.Expected {
+		t.Errorf("second streamer delivered %d findings (first %+v), want one %s for event %s", len(fs), fs[0].Event, want.Expected, want.ID)
+	}
+	second.waitDone(t, 30*time.Second)
+	if v, f, err := q.DLQ.Depth(context.Background()); err != nil || v+f != 0 {
+		t.Errorf("DLQ depth %d+%d (%v), want empty", v, f, err)
+	}
+}
+
+// stopLine finds the "streamer stopped" line of a JSON log.
+func stopLine(t *testing.T, log string) map[string]any {
+	t.Helper()
+	for _, line := range strings.Split(log, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["message"] == "streamer stopped" {
+			return m
+		}
+	}
+	t.Fatalf("no \"streamer stopped\" line in the log:\n%s", log)
+	return nil
 }

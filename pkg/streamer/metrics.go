@@ -7,6 +7,7 @@ import (
 
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
+	"github.com/sessionwatch/sessionwatch/pkg/sink"
 )
 
 const namespace = "sessionwatch"
@@ -34,6 +35,9 @@ type Metrics struct {
 	verdicts        map[classify.Verdict]prometheus.Counter
 	findings        *prometheus.CounterVec // by sink, accepted
 	sinkFailures    *prometheus.CounterVec // by sink, findings not accepted
+	sinkFailing     *prometheus.GaugeVec   // by sink, 1 while its last write failed
+	sinkRetries     *prometheus.CounterVec // by sink and reason, the sinks' own retries (sink.Observer)
+	sinkGaveUp      *prometheus.CounterVec // by sink and reason, findings a sink's retries gave up on
 	orphanConfirmed prometheus.Counter
 	orphanCleared   prometheus.Counter
 	extended        prometheus.Counter
@@ -81,6 +85,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: namespace, Subsystem: "streamer", Name: "sink_failures_total",
 			Help: "Findings a sink did not accept (retried), by sink.",
 		}, []string{"sink"}),
+		sinkFailing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "streamer", Name: "sink_failing",
+			Help: "1 while a sink's last write did not accept every finding (findings wait and are retried), else 0, by sink.",
+		}, []string{"sink"}),
+		sinkRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "sink", Name: "retries_total",
+			Help: "Calls a sink retried within one write, by sink and reason (throttled counts the throttles).",
+		}, []string{"sink", "reason"}),
+		sinkGaveUp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "sink", Name: "failures_total",
+			Help: "Findings a sink did not deliver after its own retries (the streamer retries them), by sink and reason.",
+		}, []string{"sink", "reason"}),
 		extended:       counter("visibility_extensions_total", "Visibility extensions of messages still in flight."),
 		extendFailures: counter("visibility_extension_failures_total", "Visibility extensions that failed."),
 		s3Objects:      counter("s3_objects_total", "CloudTrail log objects fetched for S3 notifications."),
@@ -115,7 +131,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.received, m.receiveErrors, m.deleted, m.deleteFailures, released, m.releaseFailures,
 		m.decodeErrors, m.rejected, m.outOfScope, m.storeFailures, verdicts, m.findings,
-		m.sinkFailures, orphans, m.extended, m.extendFailures, m.s3Objects, m.s3Errors,
+		m.sinkFailures, m.sinkFailing, m.sinkRetries, m.sinkGaveUp, orphans, m.extended, m.extendFailures, m.s3Objects, m.s3Errors,
 		m.inFlight, m.held, m.ackLatency,
 	} {
 		if err := reg.Register(c); err != nil {
@@ -126,11 +142,30 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 }
 
 // sinkCounters are one sink's handles, looked up once.
-type sinkCounters struct{ accepted, failed prometheus.Counter }
+type sinkCounters struct {
+	accepted, failed prometheus.Counter
+	failing          prometheus.Gauge
+}
 
 func (m *Metrics) forSink(name string) sinkCounters {
-	return sinkCounters{accepted: m.findings.WithLabelValues(name), failed: m.sinkFailures.WithLabelValues(name)}
+	return sinkCounters{accepted: m.findings.WithLabelValues(name), failed: m.sinkFailures.WithLabelValues(name),
+		failing: m.sinkFailing.WithLabelValues(name)}
 }
+
+// Metrics is the sinks' Observer (sink.Options.Observer): their retries
+// and give-ups, by sink name and a fixed set of reasons.
+var _ sink.Observer = (*Metrics)(nil)
+
+// Delivered is counted by the streamer itself (findings_total).
+func (m *Metrics) Delivered(string, int) {}
+
+// Failed counts findings a sink gave up on.
+func (m *Metrics) Failed(name, reason string, n int) {
+	m.sinkGaveUp.WithLabelValues(name, reason).Add(float64(n))
+}
+
+// Retried counts one retry of a sink's call.
+func (m *Metrics) Retried(name, reason string) { m.sinkRetries.WithLabelValues(name, reason).Inc() }
 
 // RegisterStoreStats exports the session cache's counters (store lookups,
 // hits, misses, errors, queries) read from stats at each scrape.

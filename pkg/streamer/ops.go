@@ -91,7 +91,12 @@ func (p *Probe) Check(ctx context.Context) error {
 
 // OpsHandler serves /metrics from reg, /healthz (the process is up) and
 // /readyz (ready returns nil, and the streamer is not shutting down).
-func OpsHandler(reg *prometheus.Registry, ready func(context.Context) error, draining func() bool) http.Handler {
+// While degraded (nil: never) returns a description, such as a sink that
+// keeps failing, /readyz still answers 200 but its body starts with
+// "degraded:" instead of "ready": restarting or taking the task out of
+// service would not bring a sink back, and the held messages stay safe on
+// the queue either way.
+func OpsHandler(reg *prometheus.Registry, ready func(context.Context) error, draining func() bool, degraded func() string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -109,6 +114,12 @@ func OpsHandler(reg *prometheus.Registry, ready func(context.Context) error, dra
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
 			return
+		}
+		if degraded != nil {
+			if why := degraded(); why != "" {
+				_, _ = fmt.Fprintf(w, "degraded: %s\n", why)
+				return
+			}
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})

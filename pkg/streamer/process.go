@@ -26,6 +26,7 @@ type engine struct {
 	cls     Classifier
 	sinks   []sink.Sink
 	sinkM   []sinkCounters
+	health  []*sinkHealth // by sink index
 	m       *Metrics
 	log     zerolog.Logger
 }
@@ -47,7 +48,10 @@ func newEngine(cfg Config, deps Deps) (engine, error) {
 	}
 	e := engine{cfg: cfg, objects: deps.Objects, dec: deps.Decoder, cls: deps.Classifier, sinks: deps.Sinks, m: m, log: deps.Log}
 	for _, sk := range deps.Sinks {
-		e.sinkM = append(e.sinkM, m.forSink(sk.Name()))
+		c := m.forSink(sk.Name())
+		c.failing.Set(0)
+		e.sinkM = append(e.sinkM, c)
+		e.health = append(e.health, &sinkHealth{})
 	}
 	return e, nil
 }
@@ -319,8 +323,13 @@ func (s *engine) deliver(ctx context.Context, d *delivery) bool {
 		s.sinkM[j].accepted.Add(float64(len(idx) - failed))
 		if failed > 0 {
 			s.sinkM[j].failed.Add(float64(failed))
-			s.log.Warn().Str("message_id", d.id).Str("sink", sk.Name()).Int("failed", failed).Int("findings", len(idx)).
-				Err(err).Msg("sink did not accept findings; will retry")
+			since := s.health[j].fail(time.Now(), err)
+			s.sinkM[j].failing.Set(1)
+			s.log.Error().Str("message_id", d.id).Str("sink", sk.Name()).Int("failed", failed).Int("findings", len(idx)).
+				Time("failing_since", since).Err(err).Msg("sink did not accept findings; will retry")
+		} else if s.health[j].ok() {
+			s.sinkM[j].failing.Set(0)
+			s.log.Info().Str("sink", sk.Name()).Msg("sink accepts findings again")
 		}
 	}
 	kept := d.out[:0]

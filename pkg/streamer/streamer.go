@@ -44,6 +44,9 @@ type Streamer struct {
 	acks     chan ackRequest
 	draining atomic.Bool
 	ran      atomic.Bool
+	// shutdownReleases counts the messages handed back at shutdown (held,
+	// finished failing while draining, or still in flight at the end).
+	shutdownReleases atomic.Int64
 }
 
 // New checks cfg and builds a Streamer.
@@ -143,6 +146,7 @@ func (s *Streamer) Run(ctx context.Context) error {
 	for _, d := range left {
 		s.acks <- ackRequest{d: d, release: true, visibility: 0, reason: reasonShutdown}
 	}
+	s.shutdownReleases.Add(int64(len(left)))
 	stopHeartbeat()
 	close(s.acks)
 	<-ackDone
@@ -160,7 +164,7 @@ func (s *Streamer) Run(ctx context.Context) error {
 	if time.Now().After(hard) {
 		ev = s.log.Warn()
 	}
-	ev.Int("released", len(left)).Dur("took", time.Since(start)).Msg("streamer stopped")
+	ev.Int64("released", s.shutdownReleases.Load()).Int("released_unfinished", len(left)).Dur("took", time.Since(start)).Msg("streamer stopped")
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
 	}
@@ -262,6 +266,9 @@ func (s *Streamer) ack(d *delivery) {
 // release queues a visibility change for d, handing it back to the queue.
 func (s *Streamer) release(d *delivery, visibility time.Duration, reason string) {
 	if s.track.remove(d) {
+		if reason == reasonShutdown {
+			s.shutdownReleases.Add(1)
+		}
 		secs := int32(min(visibility, MaxVisibilityTimeout).Round(time.Second) / time.Second)
 		s.acks <- ackRequest{d: d, release: true, visibility: secs, reason: reason}
 	}

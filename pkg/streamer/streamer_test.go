@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -14,8 +16,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sessionwatch/sessionwatch/internal/testenv"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
@@ -28,6 +32,7 @@ type harness struct {
 	sinks []*captureSink
 	s     *Streamer
 	m     *Metrics
+	log   *testenv.LockedBuffer // the streamer's log lines
 
 	cancel  context.CancelFunc
 	done    chan error
@@ -63,15 +68,16 @@ func startHarness(t *testing.T, cfg Config, q *fakeQueue, cls *fakeClassifier, o
 	if err != nil {
 		t.Fatal(err)
 	}
+	log := &testenv.LockedBuffer{}
 	s, err := New(cfg, Deps{
 		Queue: q, Objects: objects, Decoder: cloudtrail.NewDecoder(cloudtrail.Config{}),
-		Classifier: cls, Sinks: outs, Metrics: m, Log: testLogger(t),
+		Classifier: cls, Sinks: outs, Metrics: m, Log: testLogger(t, log),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{q: q, cls: cls, sinks: sinks, s: s, m: m, cancel: cancel, done: make(chan error, 1)}
+	h := &harness{q: q, cls: cls, sinks: sinks, s: s, m: m, log: log, cancel: cancel, done: make(chan error, 1)}
 	go func() { h.done <- s.Run(ctx) }()
 	t.Cleanup(func() { h.stop(t) })
 	return h
@@ -580,5 +586,90 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("Validate: %v, want an error about %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// A sink that keeps failing shows on /readyz (200, "degraded:", which sink,
+// since when, the error), in the sink_failing gauge and in an error log line
+// at each retry naming the sink and the error; all clear once it accepts
+// findings again.
+func TestFailingSinkShowsDegradedReadinessMetricAndErrorLog(t *testing.T) {
+	q := newFakeQueue(0)
+	q.send(recordJSON("ev-1", "", time.Now()))
+	good, flaky := &captureSink{name: "good"}, &captureSink{name: "flaky"}
+	flaky.setFailing(true, false)
+	h := startHarness(t, testConfig(), q, newFakeClassifier(), nil, good, flaky)
+	ops := httptest.NewServer(OpsHandler(prometheus.NewRegistry(), func(context.Context) error { return nil }, h.s.Draining, h.s.Degraded))
+	t.Cleanup(ops.Close)
+	readyz := func() (int, string) {
+		t.Helper()
+		resp, err := http.Get(ops.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	failing := func(name string) float64 { return testutil.ToFloat64(h.m.sinkFailing.WithLabelValues(name)) }
+
+	eventually(t, 5*time.Second, "a few failed writes", func() bool { return testutil.ToFloat64(h.m.sinkFailures.WithLabelValues("flaky")) >= 3 })
+	code, body := readyz()
+	if code != http.StatusOK || !strings.HasPrefix(body, "degraded: sink flaky failing since ") || !strings.Contains(body, "injected sink failure") {
+		t.Errorf("/readyz while a sink fails: %d %q, want 200 \"degraded: sink flaky failing since …: …injected sink failure\"", code, body)
+	}
+	if failing("flaky") != 1 || failing("good") != 0 {
+		t.Errorf("sink_failing flaky=%v good=%v, want 1 and 0", failing("flaky"), failing("good"))
+	}
+	errorLines := 0
+	for _, line := range strings.Split(h.log.String(), "\n") {
+		if strings.Contains(line, `"level":"error"`) && strings.Contains(line, `"sink":"flaky"`) &&
+			strings.Contains(line, "injected sink failure") && strings.Contains(line, `"failing_since"`) {
+			errorLines++
+		}
+	}
+	if errorLines < 3 {
+		t.Errorf("%d error log lines naming the sink and its error, want one per retry (3 or more):\n%s", errorLines, h.log.String())
+	}
+
+	flaky.setFailing(false, false)
+	h.waitDrained(t, 10*time.Second)
+	if code, body := readyz(); code != http.StatusOK || body != "ready\n" {
+		t.Errorf("/readyz once the sink recovered: %d %q, want 200 \"ready\"", code, body)
+	}
+	if failing("flaky") != 0 {
+		t.Errorf("sink_failing flaky=%v after recovery, want 0", failing("flaky"))
+	}
+}
+
+// Metrics is the sinks' Observer: a real webhook sink answering 503 counts
+// its retries and its give-up in sessionwatch_sink_*, by sink and reason.
+func TestMetricsCountSinkRetriesAndFailures(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := sink.Open("webhook:"+srv.URL, sink.Options{
+		Observer:  m,
+		LookupEnv: func(k string) (string, bool) { return "test-secret", k == "SESSIONWATCH_WEBHOOK_SECRET" },
+		Retry:     sink.RetryConfig{MaxAttempts: 3, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
+		Batch:     sink.BatchConfig{MaxWait: time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sk.Close(context.Background()) })
+	if err := sk.Write(context.Background(), []sink.Finding{{FindingID: "f-1"}}); err == nil {
+		t.Fatal("Write to a 503 webhook succeeded")
+	}
+	if got := testutil.ToFloat64(m.sinkRetries.WithLabelValues(sk.Name(), sink.ReasonServerError)); got != 2 {
+		t.Errorf("retries_total{reason=server_error} = %v, want 2 (3 attempts)", got)
+	}
+	if got := testutil.ToFloat64(m.sinkGaveUp.WithLabelValues(sk.Name(), sink.ReasonServerError)); got != 1 {
+		t.Errorf("failures_total{reason=server_error} = %v, want 1", got)
 	}
 }
