@@ -411,7 +411,8 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 		return nil, nil, err
 	}
 
-	finder, err := sessions.Open(dynamodb.NewFromConfig(awsCfg), sessions.Config{
+	table := dynamodb.NewFromConfig(awsCfg)
+	finder, err := sessions.Open(table, sessions.Config{
 		Store:   sessions.StoreConfig{Table: o.table},
 		Cache:   sessions.CacheConfig{Capacity: o.cacheEntries},
 		Matcher: sessions.MatcherConfig{Strategies: o.strategies, ClockSkew: o.skew},
@@ -419,7 +420,7 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 	if err != nil {
 		return nil, nil, err
 	}
-	classifier, err := classify.New(finder, classify.Config{Pattern: o.classification.Pattern, Retention: o.retention, ClockSkew: o.skew, Now: e.now})
+	classifier, err := classify.New(openSessions(o, table, finder, log).Finder, classify.Config{Pattern: o.classification.Pattern, Retention: o.retention, ClockSkew: o.skew, Now: e.now})
 	if err != nil {
 		return nil, nil, err
 	}

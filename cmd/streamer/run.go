@@ -204,7 +204,9 @@ type pipeline struct {
 	queue  *sqs.Client
 	table  *dynamodb.Client
 	finder *sessions.Finder
-	deps   streamer.Deps // without Queue and Metrics
+	// sessions is what the classifier asks: the replica, or finder alone.
+	sessions *cli.Sessions
+	deps     streamer.Deps // without Queue and Metrics
 }
 
 // obs counts the sinks' retries and give-ups (nil: not counted).
@@ -227,7 +229,10 @@ func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger, obs
 	if err != nil {
 		return nil, err
 	}
-	classifier, err := classify.New(p.finder, classify.Config{Pattern: o.classification.Pattern, Retention: o.retention, ClockSkew: o.skew})
+	if p.sessions, err = openSessions(ctx, o, p.table, p.finder, log); err != nil {
+		return nil, err
+	}
+	classifier, err := classify.New(p.sessions.Finder, classify.Config{Pattern: o.classification.Pattern, Retention: o.retention, ClockSkew: o.skew})
 	if err != nil {
 		return nil, err
 	}
@@ -278,6 +283,12 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 		closeSinks(p.deps.Sinks)
 		return err
 	}
+	if rep := p.sessions.Replica; rep != nil {
+		if err := streamer.RegisterReplicaStats(reg, rep.Stats, p.sessions.ReplicaFinder.Stats); err != nil {
+			closeSinks(p.deps.Sinks)
+			return err
+		}
+	}
 
 	cfg := o.stream
 	cfg.ShutdownTimeout -= httpShutdownShare(o.stream.ShutdownTimeout)
@@ -321,8 +332,10 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 			return nil
 		})
 	}
+	g.Go(func() error { return p.sessions.Run(runCtx) })
 	g.Go(func() error {
 		err := st.Run(runCtx)
+		stopRun() // the replica's refreshes end with the streamer
 		if srv != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), httpShutdownShare(o.stream.ShutdownTimeout))
 			_ = srv.Shutdown(sctx)

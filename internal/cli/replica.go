@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
@@ -163,4 +165,95 @@ func (r *Replica) Open(ctx context.Context, db sessions.DynamoDBAPI, streams ses
 func accessDenied(err error) bool {
 	var apiErr smithy.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDeniedException"
+}
+
+// SessionFinder is what the classifier asks (classify.SessionFinder).
+type SessionFinder interface {
+	Lookup(ctx context.Context, q sessions.Query) (sessions.Result, error)
+}
+
+// Sessions is the session lookup a command classifies with: the replica's
+// ReplicaFinder, with the Query path as its fallback, or the Query path
+// alone when the replica is off (or, with auto, does not fit).
+type Sessions struct {
+	// Finder is what to classify with.
+	Finder SessionFinder
+	// Replica and ReplicaFinder are nil without a replica.
+	Replica       *sessions.Replica
+	ReplicaFinder *sessions.ReplicaFinder
+}
+
+// Sessions opens the lookup the flags ask for over fallback (today's
+// Matcher over the cached table): it builds and loads the replica (Open)
+// and puts a ReplicaFinder in front of fallback, waiting at most MaxWait
+// for the replica to catch up with an event and adding orphanGrace to what
+// an orphan re-check needs. The caller runs Run to keep the replica fresh.
+func (r *Replica) Sessions(ctx context.Context, db sessions.DynamoDBAPI, streams sessions.StreamsAPI, store sessions.StoreConfig,
+	matcher sessions.MatcherConfig, orphanGrace time.Duration, fallback SessionFinder, log zerolog.Logger) (*Sessions, error) {
+	rep, err := r.Open(ctx, db, streams, store, log)
+	if err != nil || rep == nil {
+		return &Sessions{Finder: fallback}, err
+	}
+	f, err := sessions.NewReplicaFinder(rep, fallback, sessions.ReplicaFinderConfig{Matcher: matcher, OrphanGrace: orphanGrace, MaxWait: r.MaxWait})
+	if err != nil {
+		return nil, fmt.Errorf("--session-replica %s: %w", r.Mode, err)
+	}
+	return &Sessions{Finder: f, Replica: rep, ReplicaFinder: f}, nil
+}
+
+// Run keeps the replica fresh until ctx is done, then returns nil (at once
+// without a replica): run it in the command's errgroup.
+func (s *Sessions) Run(ctx context.Context) error {
+	if s.Replica == nil {
+		return nil
+	}
+	if err := s.Replica.Run(ctx); ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// LazySessions is Sessions opened on the first Lookup rather than now (the
+// backfill: a run whose window holds no event to look up reads no table).
+// A failed open fails that lookup, as a store failure, and the next lookup
+// opens again. Its Finder is the only field set; the replica runs no
+// refreshes.
+func (r *Replica) LazySessions(db sessions.DynamoDBAPI, streams sessions.StreamsAPI, store sessions.StoreConfig,
+	matcher sessions.MatcherConfig, orphanGrace time.Duration, fallback SessionFinder, log zerolog.Logger) *Sessions {
+	return &Sessions{Finder: &lazyFinder{open: func(ctx context.Context) (*Sessions, error) {
+		return r.Sessions(ctx, db, streams, store, matcher, orphanGrace, fallback, log)
+	}}}
+}
+
+// lazyFinder opens its finder on the first Lookup that succeeds in opening
+// it; concurrent first lookups wait for one open.
+type lazyFinder struct {
+	open   func(context.Context) (*Sessions, error)
+	mu     sync.Mutex
+	opened atomic.Pointer[Sessions]
+}
+
+func (l *lazyFinder) Lookup(ctx context.Context, q sessions.Query) (sessions.Result, error) {
+	s := l.opened.Load()
+	if s == nil {
+		var err error
+		if s, err = l.openOnce(ctx); err != nil {
+			return sessions.Result{}, err
+		}
+	}
+	return s.Finder.Lookup(ctx, q)
+}
+
+func (l *lazyFinder) openOnce(ctx context.Context) (*Sessions, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := l.opened.Load(); s != nil {
+		return s, nil
+	}
+	s, err := l.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.opened.Store(s)
+	return s, nil
 }

@@ -180,3 +180,101 @@ func TestReplicaOpen(t *testing.T) {
 		})
 	}
 }
+
+// countingFinder is the Query path: it counts its lookups.
+type countingFinder struct{ lookups atomic.Int64 }
+
+func (f *countingFinder) Lookup(context.Context, sessions.Query) (sessions.Result, error) {
+	f.lookups.Add(1)
+	return sessions.Result{}, nil
+}
+
+// TestReplicaSessions: off classifies through the Query path alone; on
+// answers an event the watermark has passed from memory, an event it has
+// not from the Query path (the backfill never waits), and Run ends without
+// an error when its context does.
+func TestReplicaSessions(t *testing.T) {
+	start := time.Now().Add(-2 * time.Hour).UTC()
+	table := &scanTable{items: []map[string]dtypes.AttributeValue{sessions.MarshalItem(sessions.Session{ID: "s1", User: "alice",
+		Status: sessions.StatusActive, SourceIdentity: "sentinel:alice:direct:0000aaaa", StartedAt: start,
+		ExpiresAt: start.Add(3 * time.Hour), CreatedAt: start, UpdatedAt: start})}}
+	tests := []struct {
+		name          string
+		mode          string
+		at            time.Time
+		wantReplica   bool
+		wantSessions  int
+		wantFallbacks int64
+	}{
+		{name: "off", mode: ReplicaOff, at: start.Add(time.Hour), wantFallbacks: 1},
+		{name: "on, past event", mode: ReplicaOn, at: start.Add(time.Hour), wantReplica: true, wantSessions: 1},
+		{name: "on, event after the watermark", mode: ReplicaOn, at: time.Now(), wantReplica: true, wantFallbacks: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Replica{Mode: tt.mode, Refresh: time.Minute, MaxSessions: 10, ScanSegments: 1}
+			fallback := &countingFinder{}
+			s, err := r.Sessions(context.Background(), table, nil, sessions.StoreConfig{Table: "sessions"}, sessions.MatcherConfig{},
+				time.Minute, fallback, zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (s.Replica != nil) != tt.wantReplica || (s.ReplicaFinder != nil) != tt.wantReplica {
+				t.Fatalf("replica %v, finder %v, want them: %v", s.Replica, s.ReplicaFinder, tt.wantReplica)
+			}
+			res, err := s.Finder.Lookup(context.Background(), sessions.Query{SourceIdentity: "sentinel:alice:direct:0000aaaa", User: "alice", At: tt.at})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Sessions) != tt.wantSessions || fallback.lookups.Load() != tt.wantFallbacks {
+				t.Errorf("%d sessions, %d fallback lookups; want %d, %d", len(res.Sessions), fallback.lookups.Load(), tt.wantSessions, tt.wantFallbacks)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v after its context ended, want nil", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run did not return after its context ended")
+			}
+		})
+	}
+}
+
+// TestReplicaLazySessions: nothing is read before the first lookup; one
+// load serves every later lookup; a failed load fails that lookup (not as a
+// verdict) and the next lookup loads again.
+func TestReplicaLazySessions(t *testing.T) {
+	start := time.Now().Add(-2 * time.Hour).UTC()
+	table := &scanTable{items: []map[string]dtypes.AttributeValue{sessions.MarshalItem(sessions.Session{ID: "s1", User: "alice",
+		Status: sessions.StatusActive, SourceIdentity: "sentinel:alice:direct:0000aaaa", StartedAt: start,
+		ExpiresAt: start.Add(3 * time.Hour), CreatedAt: start, UpdatedAt: start})},
+		err: &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException"}}
+	r := Replica{Mode: ReplicaAuto, Refresh: time.Minute, MaxSessions: 10, ScanSegments: 1}
+	fallback := &countingFinder{}
+	s := r.LazySessions(table, nil, sessions.StoreConfig{Table: "sessions"}, sessions.MatcherConfig{}, 0, fallback, zerolog.Nop())
+	if n := table.scans.Load(); n != 0 {
+		t.Fatalf("%d scans before any lookup", n)
+	}
+	q := sessions.Query{SourceIdentity: "sentinel:alice:direct:0000aaaa", User: "alice", At: start.Add(time.Hour)}
+	if _, err := s.Finder.Lookup(context.Background(), q); err == nil || !strings.Contains(err.Error(), "ProvisionedThroughputExceeded") {
+		t.Fatalf("lookup while the load fails: %v, want its error", err)
+	}
+	table.err = nil
+	for range 3 {
+		res, err := s.Finder.Lookup(context.Background(), q)
+		if err != nil || len(res.Sessions) != 1 {
+			t.Fatalf("lookup: %v, %v; want the session", res, err)
+		}
+	}
+	if n := table.scans.Load(); n != 2 {
+		t.Errorf("%d scans, want 2 (one failed load, one load)", n)
+	}
+	if n := fallback.lookups.Load(); n != 0 {
+		t.Errorf("%d lookups of the Query path, want 0", n)
+	}
+}
