@@ -107,7 +107,8 @@ func (f *ReplicaFinder) Until(q Query) time.Time {
 
 // Lookup answers q from the replica when its watermark has passed
 // f.Until(q); otherwise it returns a *NotFinalError when the wait fits in
-// MaxWait and the replica is healthy, and else the fallback's answer.
+// MaxWait and the replica is healthy, and else the fallback's answer to q
+// read fresh (past any cache).
 func (f *ReplicaFinder) Lookup(ctx context.Context, q Query) (Result, error) {
 	until := f.Until(q)
 	if !f.replica.Watermark().Before(until) {
@@ -121,6 +122,10 @@ func (f *ReplicaFinder) Lookup(ctx context.Context, q Query) (Result, error) {
 		}
 	}
 	f.fallbacks.Add(1)
+	// Past the cache: a cached answer can be older than the replica (a
+	// valid session cached before its revocation), and the fallback must
+	// answer as the table does now.
+	q.Fresh = true
 	return f.fallback.Lookup(ctx, q)
 }
 
