@@ -359,7 +359,10 @@ func (st *replicaState) withSourceIdentity(si, user string, userOnly bool) []Ses
 
 // userCovering returns the sessions of the raw user name (those in
 // gsi-user) whose [started_at - skew, expires_at + skew] holds at, ordered
-// by started_at then id.
+// by started_at then id, up to the first one that is not revoked: that one
+// makes the event tracked whatever the others say (the classifier stops at
+// the first valid session), so a user with hundreds of sessions costs a
+// lookup a few copies, not hundreds.
 func (st *replicaState) userCovering(user string, at time.Time, skew time.Duration) []Session {
 	u := st.users[user]
 	if u == nil {
@@ -372,6 +375,9 @@ func (st *replicaState) userCovering(user string, at time.Time, skew time.Durati
 		for _, p := range u.recs {
 			if st.session(p).Covers(at, skew) {
 				pos = append(pos, p)
+				if st.valid(p) {
+					break
+				}
 			}
 		}
 		return st.sessionsAt(pos, false)
@@ -392,10 +398,17 @@ func (st *replicaState) userCovering(user string, at time.Time, skew time.Durati
 		}
 		if r.covers(atN, at, skew) {
 			pos = append(pos, p)
+			if st.valid(p) {
+				break
+			}
 		}
 	}
 	return st.sessionsAt(pos, false)
 }
+
+// valid reports whether the session at pos, covering an event, makes it
+// tracked: it was never revoked (validAt).
+func (st *replicaState) valid(pos int32) bool { return st.strs[st.recs[pos].status] != StatusRevoked }
 
 // userAll returns every session of the raw user name in gsi-user.
 func (st *replicaState) userAll(user string) []Session {

@@ -121,14 +121,27 @@ func TestReplicaStateBulkLoadSortsOnce(t *testing.T) {
 	st := newReplicaState(0)
 	st.bulk = true
 	for i, h := range []int{5, 1, 3, 2, 4} {
-		st.put(stateSession(string(rune('a'+i)), "u", "", t0.Add(time.Duration(h)*time.Hour), 90*time.Minute), true, 1)
+		s := stateSession(string(rune('a'+i)), "u", "", t0.Add(time.Duration(h)*time.Hour), 90*time.Minute)
+		if s.ID == "d" {
+			s.Status, s.UpdatedAt = StatusRevoked, s.StartedAt.Add(time.Minute)
+		}
+		st.put(s, true, 1)
 	}
 	st.finish()
 	if got := stateIDs(st.userAll("u")); !slices.Equal(got, []string{"b", "d", "c", "e", "a"}) {
 		t.Errorf("user list %v, want by start", got)
 	}
-	if got := stateIDs(st.userCovering("u", t0.Add(3*time.Hour+time.Minute), 0)); !slices.Equal(got, []string{"d", "c"}) {
-		t.Errorf("covering = %v, want d c", got)
+	for _, tt := range []struct {
+		at   time.Duration
+		want []string
+	}{
+		{3*time.Hour + time.Minute, []string{"d", "c"}}, // d revoked: on to c, valid
+		{4*time.Hour + 10*time.Minute, []string{"c"}},   // c valid: e cannot change the verdict
+		{6*time.Hour + 40*time.Minute, nil},
+	} {
+		if got := stateIDs(st.userCovering("u", t0.Add(tt.at), 0)); !slices.Equal(got, tt.want) {
+			t.Errorf("covering at +%v = %v, want %v", tt.at, got, tt.want)
+		}
 	}
 }
 
