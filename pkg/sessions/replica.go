@@ -342,7 +342,10 @@ func (r *Replica) scan(ctx context.Context, since string, apply func([]Session, 
 			in.Segment, in.TotalSegments = aws.Int32(seg), aws.Int32(segments)
 			pages := dynamodb.NewScanPaginator(r.db, &in)
 			for pages.HasMorePages() {
-				page, err := pages.NextPage(ctx)
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				page, err := r.nextPage(ctx, pages)
 				if err != nil {
 					return fmt.Errorf("scan segment %d of %d: %w", seg, segments, err)
 				}
@@ -361,6 +364,19 @@ func (r *Replica) scan(ctx context.Context, since string, apply func([]Session, 
 		})
 	}
 	return g.Wait()
+}
+
+// scanPageTimeout bounds one Scan page's request (its retries included).
+const scanPageTimeout = time.Minute
+
+// nextPage reads the next page without cancelling a request in flight when
+// ctx ends (a shutdown): the scan stops before its next page instead, at
+// most one page later. (An aborted request gains nothing, and dynalite, the
+// emulator the tests and the demo use, exits on one.)
+func (r *Replica) nextPage(ctx context.Context, pages *dynamodb.ScanPaginator) (*dynamodb.ScanOutput, error) {
+	pageCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), scanPageTimeout)
+	defer cancel()
+	return pages.NextPage(pageCtx)
 }
 
 // Run keeps the replica fresh until ctx is done and then returns ctx.Err().
