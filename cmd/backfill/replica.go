@@ -14,6 +14,6 @@ import (
 // today's Query path, answering what the replica's watermark does not
 // cover yet.
 func openSessions(o options, table sessions.DynamoDBAPI, fallback *sessions.Finder, log zerolog.Logger) *cli.Sessions {
-	return o.replica.LazySessions(table, nil, sessions.StoreConfig{Table: o.table},
+	return o.replica.LazySessions(table, sessions.StoreConfig{Table: o.table},
 		sessions.MatcherConfig{Strategies: o.strategies, ClockSkew: o.skew}, 0, fallback, log)
 }

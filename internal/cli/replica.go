@@ -136,12 +136,12 @@ func checkStreamARN(s string) error {
 // returns nil and no error when the replica is off, or, with auto, when the
 // table holds more than --replica-max-sessions sessions or Scan is not
 // allowed (a role granted only dynamodb:Query): the caller then uses the
-// cache, and the reason is logged. streams may be nil without a stream.
-func (r *Replica) Open(ctx context.Context, db sessions.DynamoDBAPI, streams sessions.StreamsAPI, store sessions.StoreConfig, log zerolog.Logger) (*sessions.Replica, error) {
+// cache, and the reason is logged.
+func (r *Replica) Open(ctx context.Context, db sessions.DynamoDBAPI, store sessions.StoreConfig, log zerolog.Logger) (*sessions.Replica, error) {
 	if !r.Enabled() {
 		return nil, nil
 	}
-	rep, err := sessions.NewReplica(db, streams, sessions.ReplicaConfig{Store: store, ScanSegments: r.ScanSegments,
+	rep, err := sessions.NewReplica(db, sessions.ReplicaConfig{Store: store, ScanSegments: r.ScanSegments,
 		Refresh: r.Refresh, StreamARN: r.StreamARN, MaxSessions: r.MaxSessions})
 	if err != nil {
 		return nil, fmt.Errorf("--session-replica %s: %w", r.Mode, err)
@@ -188,9 +188,9 @@ type Sessions struct {
 // and puts a ReplicaFinder in front of fallback, waiting at most MaxWait
 // for the replica to catch up with an event and adding orphanGrace to what
 // an orphan re-check needs. The caller runs Run to keep the replica fresh.
-func (r *Replica) Sessions(ctx context.Context, db sessions.DynamoDBAPI, streams sessions.StreamsAPI, store sessions.StoreConfig,
+func (r *Replica) Sessions(ctx context.Context, db sessions.DynamoDBAPI, store sessions.StoreConfig,
 	matcher sessions.MatcherConfig, orphanGrace time.Duration, fallback SessionFinder, log zerolog.Logger) (*Sessions, error) {
-	rep, err := r.Open(ctx, db, streams, store, log)
+	rep, err := r.Open(ctx, db, store, log)
 	if err != nil || rep == nil {
 		return &Sessions{Finder: fallback}, err
 	}
@@ -218,10 +218,10 @@ func (s *Sessions) Run(ctx context.Context) error {
 // A failed open fails that lookup, as a store failure, and the next lookup
 // opens again. Its Finder is the only field set; the replica runs no
 // refreshes.
-func (r *Replica) LazySessions(db sessions.DynamoDBAPI, streams sessions.StreamsAPI, store sessions.StoreConfig,
+func (r *Replica) LazySessions(db sessions.DynamoDBAPI, store sessions.StoreConfig,
 	matcher sessions.MatcherConfig, orphanGrace time.Duration, fallback SessionFinder, log zerolog.Logger) *Sessions {
 	return &Sessions{Finder: &lazyFinder{open: func(ctx context.Context) (*Sessions, error) {
-		return r.Sessions(ctx, db, streams, store, matcher, orphanGrace, fallback, log)
+		return r.Sessions(ctx, db, store, matcher, orphanGrace, fallback, log)
 	}}}
 }
 

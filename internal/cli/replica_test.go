@@ -158,7 +158,7 @@ func TestReplicaOpen(t *testing.T) {
 			table := &scanTable{items: items, err: tt.scanErr}
 			r := Replica{Mode: tt.mode, Refresh: time.Minute, MaxSessions: tt.maxSessions, ScanSegments: 2}
 			var logs bytes.Buffer
-			rep, err := r.Open(context.Background(), table, nil, sessions.StoreConfig{Table: "sessions"}, zerolog.New(&logs))
+			rep, err := r.Open(context.Background(), table, sessions.StoreConfig{Table: "sessions"}, zerolog.New(&logs))
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("error %v, want one: %v", err, tt.wantErr)
 			}
@@ -214,7 +214,7 @@ func TestReplicaSessions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := Replica{Mode: tt.mode, Refresh: time.Minute, MaxSessions: 10, ScanSegments: 1}
 			fallback := &countingFinder{}
-			s, err := r.Sessions(context.Background(), table, nil, sessions.StoreConfig{Table: "sessions"}, sessions.MatcherConfig{},
+			s, err := r.Sessions(context.Background(), table, sessions.StoreConfig{Table: "sessions"}, sessions.MatcherConfig{},
 				time.Minute, fallback, zerolog.Nop())
 			if err != nil {
 				t.Fatal(err)
@@ -256,7 +256,7 @@ func TestReplicaLazySessions(t *testing.T) {
 		err: &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException"}}
 	r := Replica{Mode: ReplicaAuto, Refresh: time.Minute, MaxSessions: 10, ScanSegments: 1}
 	fallback := &countingFinder{}
-	s := r.LazySessions(table, nil, sessions.StoreConfig{Table: "sessions"}, sessions.MatcherConfig{}, 0, fallback, zerolog.Nop())
+	s := r.LazySessions(table, sessions.StoreConfig{Table: "sessions"}, sessions.MatcherConfig{}, 0, fallback, zerolog.Nop())
 	if n := table.scans.Load(); n != 0 {
 		t.Fatalf("%d scans before any lookup", n)
 	}

@@ -11,18 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/cenkalti/backoff/v5"
 	"golang.org/x/sync/errgroup"
 )
-
-// StreamsAPI is what the replica needs of the dynamodbstreams client;
-// *dynamodbstreams.Client satisfies it.
-type StreamsAPI interface {
-	DescribeStream(ctx context.Context, in *dynamodbstreams.DescribeStreamInput, optFns ...func(*dynamodbstreams.Options)) (*dynamodbstreams.DescribeStreamOutput, error)
-	GetShardIterator(ctx context.Context, in *dynamodbstreams.GetShardIteratorInput, optFns ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetShardIteratorOutput, error)
-	GetRecords(ctx context.Context, in *dynamodbstreams.GetRecordsInput, optFns ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetRecordsOutput, error)
-}
 
 // ErrReplicaTooLarge says the table holds more sessions than
 // ReplicaConfig.MaxSessions: use the Query path instead.
@@ -134,10 +125,9 @@ type ReplicaStats struct {
 // fresh it is: every write that completed before Watermark() has been
 // applied.
 type Replica struct {
-	db      DynamoDBAPI
-	streams StreamsAPI
-	cfg     ReplicaConfig
-	now     func() time.Time
+	db  DynamoDBAPI
+	cfg ReplicaConfig
+	now func() time.Time
 
 	mu  sync.RWMutex
 	st  *replicaState
@@ -157,7 +147,7 @@ type Replica struct {
 }
 
 // NewReplica returns an empty Replica: call Load, then Run.
-func NewReplica(db DynamoDBAPI, streams StreamsAPI, cfg ReplicaConfig) (*Replica, error) {
+func NewReplica(db DynamoDBAPI, cfg ReplicaConfig) (*Replica, error) {
 	if db == nil {
 		return nil, errors.New("sessions: replica: nil DynamoDB client")
 	}
@@ -169,7 +159,7 @@ func NewReplica(db DynamoDBAPI, streams StreamsAPI, cfg ReplicaConfig) (*Replica
 		return nil, errors.New("sessions: replica: following a stream is not supported yet")
 	}
 	cfg = cfg.withDefaults()
-	return &Replica{db: db, streams: streams, cfg: cfg, now: cfg.Now, st: newReplicaState(0)}, nil
+	return &Replica{db: db, cfg: cfg, now: cfg.Now, st: newReplicaState(0)}, nil
 }
 
 // Watermark returns the time before which every completed write has been

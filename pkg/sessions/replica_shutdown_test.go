@@ -40,7 +40,7 @@ func (b *blockingScans) Query(context.Context, *dynamodb.QueryInput, ...func(*dy
 // than aborting the request.
 func TestReplicaScanStopsBetweenPages(t *testing.T) {
 	db := &blockingScans{started: make(chan struct{}), release: make(chan struct{})}
-	r, err := NewReplica(db, nil, ReplicaConfig{Store: StoreConfig{Table: "sessions"}, ScanSegments: 1})
+	r, err := NewReplica(db, ReplicaConfig{Store: StoreConfig{Table: "sessions"}, ScanSegments: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

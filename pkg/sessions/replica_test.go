@@ -104,7 +104,7 @@ func (c uncancelledScans) Scan(ctx context.Context, in *dynamodb.ScanInput, optF
 
 func newReplica(t *testing.T, client sessions.DynamoDBAPI, cfg sessions.ReplicaConfig) *sessions.Replica {
 	t.Helper()
-	r, err := sessions.NewReplica(uncancelledScans{client}, nil, cfg)
+	r, err := sessions.NewReplica(uncancelledScans{client}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

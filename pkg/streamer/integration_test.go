@@ -122,7 +122,7 @@ func startLive(t *testing.T, q *sqstest.Queue, o liveOptions) *live {
 // ends, and returns its finder over fallback, its metrics registered.
 func startLiveReplica(t *testing.T, reg prometheus.Registerer, o liveOptions, fallback *sessions.Finder) *sessions.ReplicaFinder {
 	t.Helper()
-	rep, err := sessions.NewReplica(o.dynamo, nil, sessions.ReplicaConfig{Store: sessions.StoreConfig{Table: o.table},
+	rep, err := sessions.NewReplica(o.dynamo, sessions.ReplicaConfig{Store: sessions.StoreConfig{Table: o.table},
 		Refresh: o.replica.refresh, ScanSegments: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -799,6 +799,12 @@ func TestLiveReplicaSeesRevocation(t *testing.T) {
 	if err := q.Send(ctx, [][]byte{[]byte(recordJSON("ev-after", si, after))}); err != nil {
 		t.Fatal(err)
 	}
+	// The queue's depth can read 0 before the message is received: wait
+	// for its verdict first.
+	eventually(t, 20*time.Second, "the event after the revocation classified", func() bool {
+		m := l.metrics(t)
+		return m[`sessionwatch_streamer_verdicts_total{verdict="tracked"}`]+m[`sessionwatch_streamer_verdicts_total{verdict="revoked"}`] == 2
+	})
 	l.waitDone(t, 30*time.Second)
 	got := byEvent(out.findings())
 	if len(got["ev-before"]) != 0 {
