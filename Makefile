@@ -9,7 +9,7 @@ TEST_FLAGS    ?= -race -count=1 -timeout 20m
 BENCH         ?= .
 BENCH_FLAGS   ?= -run '^$$' -benchmem -count 6
 
-.PHONY: all build lambda test bench lint fmt demo demo-backfill load emulators-start emulators-stop clean fuzz
+.PHONY: all build lambda test bench bench-backfill lint fmt demo demo-backfill load emulators-start emulators-stop clean fuzz
 
 all: lint test
 
@@ -30,6 +30,13 @@ test:
 ## bench: benchmarks (6 runs each, for benchstat); BENCH=regexp selects
 bench:
 	@scripts/with-emulators.sh $(GO) test $(BENCH_FLAGS) -bench '$(BENCH)' $(PKGS)
+
+## bench-backfill: the built backfill binary over a generated 100,000-record
+## archive (--source file:), CPU per event against a seed-style decode of the
+## same records in the same run; BENCH_COUNT runs (default 5), for benchstat
+BENCH_COUNT ?= 5
+bench-backfill:
+	@scripts/with-emulators.sh $(GO) test ./cmd/backfill -run '^$$' -bench '^BenchmarkFileBackfillProcess$$' -benchtime 1x -count $(BENCH_COUNT) -timeout 60m
 
 ## fuzz: each fuzz target for FUZZTIME (default 2m)
 FUZZTIME ?= 2m

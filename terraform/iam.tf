@@ -80,8 +80,9 @@ data "aws_iam_policy_document" "streamer" {
   }
   statement {
     sid = "ReadSessions"
-    # Query: both GSIs, and the readiness probe. Scan: the periodic read of
-    # gsi-user's user attribute for the raw-name directory (never per event).
+    # Query: both GSIs, and the readiness probe. Scan: the session replica's
+    # load and re-scans of the table, and the periodic read of gsi-user's
+    # user attribute for the raw-name directory (never per event).
     actions   = ["dynamodb:Query", "dynamodb:Scan"]
     resources = local.table_resources
   }

@@ -22,7 +22,7 @@ var testNow = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 // loadCorpus generates a corpus, loads its sessions into a fresh table and
 // returns the table name.
-func loadCorpus(t *testing.T, cfg corpus.Config) (*corpus.Corpus, string) {
+func loadCorpus(t testing.TB, cfg corpus.Config) (*corpus.Corpus, string) {
 	t.Helper()
 	c, err := corpus.Generate(cfg)
 	if err != nil {

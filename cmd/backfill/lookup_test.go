@@ -49,7 +49,7 @@ func lookupCorpus(t *testing.T, seed int64, events int, accounts, regions []stri
 
 // assertFindings checks that res holds exactly the expected findings of the
 // corpus events keep selects, each once.
-func assertFindings(t *testing.T, c *corpus.Corpus, res result, keep func(corpus.Event) bool) {
+func assertFindings(t testing.TB, c *corpus.Corpus, res result, keep func(corpus.Event) bool) {
 	t.Helper()
 	want := map[string]classify.Verdict{}
 	for _, ev := range c.Findings() {

@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 
 // backfillBinary builds the command once per test run, as production runs
 // it (no race detector, so memory figures are the real ones).
-func backfillBinary(t *testing.T) string {
+func backfillBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "backfill-bin")
@@ -68,7 +68,7 @@ type process struct {
 
 // startBackfill starts the binary with the test's environment (emulator
 // endpoints, fakes set with t.Setenv).
-func startBackfill(t *testing.T, args ...string) *process {
+func startBackfill(t testing.TB, args ...string) *process {
 	t.Helper()
 	p := &process{cmd: exec.Command(backfillBinary(t), args...), done: make(chan struct{})}
 	p.cmd.Env = os.Environ()
@@ -90,7 +90,7 @@ func startBackfill(t *testing.T, args ...string) *process {
 }
 
 // wait returns the exit code, failing the test after timeout.
-func (p *process) wait(t *testing.T, timeout time.Duration) int {
+func (p *process) wait(t testing.TB, timeout time.Duration) int {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -130,7 +130,7 @@ func (p *process) watchRSS() {
 // maxRSS is the subprocess's peak resident set, in bytes, as last seen.
 func (p *process) maxRSS() int64 { return p.hwm.Load() }
 
-func readFindings(t *testing.T, path string) []sink.Finding {
+func readFindings(t testing.TB, path string) []sink.Finding {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,6 +82,7 @@ type options struct {
 	regions        []string
 	eventNames     []string
 	classification cli.Classification
+	replica        cli.Replica
 	workers        int
 	cacheEntries   int
 	downloads      int
@@ -95,6 +97,7 @@ type options struct {
 	filter         *report.Filter
 	view           string // viewTable, or "" for findings on the sinks
 	reportPath     string
+	cpuProfile     string
 	// windowSet: --since or --until was given. A findings file is read
 	// whole unless one was.
 	windowSet bool
@@ -166,6 +169,7 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.Var(&profiles, "profile", "only events whose matched broker session has this profile (repeatable, '*' globs; applied after the session lookup)")
 	fs.Var(&recipients, "account", "only events whose recipient account matches (repeatable, '*' globs); --accounts says which accounts are read")
 	fs.StringVar(&o.awsProfile, "aws-profile", "", "shared-config profile for the run's AWS credentials and region (default: the SDK's default chain)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	fs.StringVar(&o.reportPath, "report", "", "also write a self-contained HTML report (charts, top callers and roles, findings) to this file")
 	o.retention, o.skew = classify.DefaultRetention, classify.DefaultClockSkew
 	fs.StringVar(&o.source, "source", sourceLookup, "where events come from: lookup (CloudTrail LookupEvents), s3://BUCKET[/PREFIX] (a trail's archive), file:PATH (a file, or a folder laid out like a trail archive), or findings:PATH (a findings file, JSON lines: --report or --format table from it, nothing classified)")
@@ -177,6 +181,8 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.Var(cli.Duration{D: &o.retention}, "session-retention", "how long the store keeps a session; an unmatched event older than this is unverifiable, not orphaned")
 	fs.Var(cli.Duration{D: &o.skew}, "clock-skew", "tolerance in time comparisons")
 	classification := cli.AddClassificationFlags(fs)
+	// The backfill's events are past: it never waits for the replica.
+	replica := cli.AddReplicaFlags(fs, 0)
 	fs.IntVar(&o.workers, "workers", 8, "events classified concurrently")
 	fs.IntVar(&o.cacheEntries, "cache-entries", defaultCacheEntries, "session lookups kept in memory, least recently used dropped first: bounds memory whatever the window")
 	fs.IntVar(&o.downloads, "downloads", source.DefaultDownloads, "log objects downloaded at once (s3 source)")
@@ -196,7 +202,7 @@ func parseOptions(args []string, e env) (options, error) {
 	if err := cli.Parse(fs, args, e.lookupEnv); err != nil {
 		return o, err
 	}
-	o.classification = *classification
+	o.classification, o.replica = *classification, *replica
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
@@ -261,6 +267,9 @@ func parseOptions(args []string, e env) (options, error) {
 	default:
 		return o, fmt.Errorf("--source %q: want lookup, s3://BUCKET[/PREFIX], file:PATH or findings:PATH", o.source)
 	}
+	if err := o.replica.Validate(); err != nil {
+		return o, err
+	}
 	if o.workers < 1 {
 		return o, fmt.Errorf("--workers %d: want at least 1", o.workers)
 	}
@@ -314,6 +323,14 @@ func run(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "backfill: %v\n", err)
 		return exitError
 	}
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "backfill: %v\n", err)
+			return exitError
+		}
+		defer stop()
+	}
 	logs := &switchWriter{w: e.stderr}
 	log := zerolog.New(logs).Level(o.logLevel).With().Timestamp().Str("cmd", "backfill").Logger()
 
@@ -357,6 +374,22 @@ func run(ctx context.Context, args []string, e env) int {
 		return exitFindings
 	}
 	return exitClean
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 // errAccountsFailed ends a run in which some accounts, regions or files
@@ -406,7 +439,8 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 		return nil, nil, err
 	}
 
-	finder, err := sessions.Open(dynamodb.NewFromConfig(awsCfg), sessions.Config{
+	table := dynamodb.NewFromConfig(awsCfg)
+	finder, err := sessions.Open(table, sessions.Config{
 		Store:   sessions.StoreConfig{Table: o.table},
 		Cache:   sessions.CacheConfig{Capacity: o.cacheEntries},
 		Matcher: sessions.MatcherConfig{Strategies: o.strategies, ClockSkew: o.skew},
@@ -414,7 +448,7 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 	if err != nil {
 		return nil, nil, err
 	}
-	classifier, err := classify.New(finder, classify.Config{Pattern: o.classification.Pattern, Retention: o.retention, ClockSkew: o.skew, Now: e.now})
+	classifier, err := classify.New(openSessions(o, table, finder, log).Finder, classify.Config{Pattern: o.classification.Pattern, Retention: o.retention, ClockSkew: o.skew, Now: e.now})
 	if err != nil {
 		return nil, nil, err
 	}

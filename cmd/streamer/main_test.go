@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessionwatch/sessionwatch/internal/cli"
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
 	"github.com/sessionwatch/sessionwatch/internal/sqstest"
 	"github.com/sessionwatch/sessionwatch/internal/testenv"
@@ -63,7 +64,8 @@ func TestHelpShowsAnExampleAndTheVariables(t *testing.T) {
 		"-queue-url", "-table", "-sink", "-pollers", "-workers", "-max-in-flight", "-visibility-timeout",
 		"-orphan-grace", "-accounts", "-event-names", "-session-retention", "-metrics-addr",
 		"-shutdown-timeout", "-clock-skew", "-log-level", "-source-identity-pattern", "-include-service-callers",
-		"(default 2m0s)", "(default 1000)",
+		"-session-replica", "-replica-refresh", "-session-stream", "-replica-max-sessions", "-replica-max-wait", "-replica-scan-segments",
+		"(default 2m0s)", "(default 1000)", "(default 15s)",
 	} {
 		if !strings.Contains(help, want) {
 			t.Errorf("--help lacks %q:\n%s", want, help)
@@ -92,6 +94,12 @@ func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 		"SESSIONWATCH_LOG_LEVEL":               "debug",
 		"SESSIONWATCH_SOURCE_IDENTITY_PATTERN": `^acme/(?P<user>[a-z]+)/(?P<marker>x)/(?P<request_id>[0-9a-f]{8})$`,
 		"SESSIONWATCH_INCLUDE_SERVICE_CALLERS": "true",
+		"SESSIONWATCH_SESSION_REPLICA":         "on",
+		"SESSIONWATCH_REPLICA_REFRESH":         "10s",
+		"SESSIONWATCH_SESSION_STREAM":          "arn:aws:dynamodb:eu-west-1:111122223333:table/sessions/stream/2026-12-06T00:00:00.000",
+		"SESSIONWATCH_REPLICA_MAX_SESSIONS":    "1000",
+		"SESSIONWATCH_REPLICA_MAX_WAIT":        "5s",
+		"SESSIONWATCH_REPLICA_SCAN_SEGMENTS":   "8",
 	}
 	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
 	o, err := parseOptions(nil, env{stderr: io.Discard, lookupEnv: lookup})
@@ -104,7 +112,9 @@ func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 		strings.Join(o.accounts, ",") != vars["SESSIONWATCH_ACCOUNTS"] || strings.Join(o.eventNames, ",") != "AssumeRole,AssumeRoot" ||
 		o.retention != 7*24*time.Hour || o.metricsAddr != "127.0.0.1:9999" || s.ShutdownTimeout != time.Minute ||
 		o.skew != 2*time.Minute || o.logLevel.String() != "debug" ||
-		o.classification.Pattern != vars["SESSIONWATCH_SOURCE_IDENTITY_PATTERN"] || !o.classification.IncludeServiceCallers {
+		o.classification.Pattern != vars["SESSIONWATCH_SOURCE_IDENTITY_PATTERN"] || !o.classification.IncludeServiceCallers ||
+		o.replica != (cli.Replica{Mode: cli.ReplicaOn, Refresh: 10 * time.Second, StreamARN: vars["SESSIONWATCH_SESSION_STREAM"],
+			MaxSessions: 1000, MaxWait: 5 * time.Second, ScanSegments: 8}) {
 		t.Errorf("options from the environment: %+v", o)
 	}
 	// A flag wins over its variable.
@@ -121,6 +131,9 @@ func TestBadFlagsExit2(t *testing.T) {
 		{"--queue-url", "q", "--table", "t", "--visibility-timeout", "1500ms"},
 		{"--queue-url", "q", "--table", "t", "--orphan-grace", "5h"},
 		{"--queue-url", "q", "--table", "t", "--log-level", "loud"},
+		{"--queue-url", "q", "--table", "t", "--session-replica", "sometimes"},
+		{"--queue-url", "q", "--table", "t", "--replica-scan-segments", "0"},
+		{"--queue-url", "q", "--table", "t", "--session-stream", "sessions"},
 	} {
 		var out bytes.Buffer
 		if code := run(context.Background(), args, env{stdout: &out, stderr: &out, lookupEnv: noEnv}); code != exitUsage {

@@ -58,6 +58,7 @@ type options struct {
 	skew           time.Duration
 	metricsAddr    string
 	classification cli.Classification
+	replica        cli.Replica
 	pprof          bool
 	logLevel       zerolog.Level
 	lambda         bool // started by the Lambda runtime
@@ -128,6 +129,7 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.StringVar(&o.verdictLogID, "verdict-log-id", "", "this streamer's name in the verdict log's object names (default: the host name)")
 	fs.Var(cli.Duration{D: &o.stream.SilenceAfter}, "silence-after", "an expected account and region with no event for longer counts in sessionwatch_streamer_silent_regions")
 	classification := cli.AddClassificationFlags(fs)
+	replica := cli.AddReplicaFlags(fs, defaultReplicaMaxWait)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: streamer --queue-url URL --table NAME [flags]\n\n")
 		fs.PrintDefaults()
@@ -136,9 +138,12 @@ func parseOptions(args []string, e env) (options, error) {
 	if err := cli.Parse(fs, args, e.lookupEnv); err != nil {
 		return o, err
 	}
-	o.classification = *classification
+	o.classification, o.replica = *classification, *replica
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := o.replica.Validate(); err != nil {
+		return o, err
 	}
 	var err error
 	if o.logLevel, err = zerolog.ParseLevel(*logLevel); err != nil {
@@ -208,6 +213,11 @@ func defaultStreamerID(hostname func() (string, error)) string {
 	return string(b[:min(len(b), 128)])
 }
 
+// defaultReplicaMaxWait is the streamer's --replica-max-wait: half the
+// default visibility timeout, when the heartbeat would first extend a held
+// message, so an event that waits for the replica costs no SQS call.
+const defaultReplicaMaxWait = streamer.DefaultVisibilityTimeout / 2
+
 func httpShutdownShare(total time.Duration) time.Duration { return min(total/10, time.Second) }
 
 func run(ctx context.Context, args []string, e env) int {
@@ -240,7 +250,9 @@ type pipeline struct {
 	table  *dynamodb.Client
 	s3     *s3.Client
 	finder *sessions.Finder
-	deps   streamer.Deps // without Queue and Metrics
+	// sessions is what the classifier asks: the replica, or finder alone.
+	sessions *cli.Sessions
+	deps     streamer.Deps // without Queue and Metrics
 }
 
 // obs counts the sinks' retries and give-ups (nil: not counted).
@@ -263,7 +275,10 @@ func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger, obs
 	if err != nil {
 		return nil, err
 	}
-	classifier, err := classify.New(p.finder, classify.Config{Pattern: o.classification.Pattern, Retention: o.retention, ClockSkew: o.skew})
+	if p.sessions, err = openSessions(ctx, o, p.table, p.finder, log); err != nil {
+		return nil, err
+	}
+	classifier, err := classify.New(p.sessions.Finder, classify.Config{Pattern: o.classification.Pattern, Retention: o.retention, ClockSkew: o.skew})
 	if err != nil {
 		return nil, err
 	}
@@ -313,6 +328,12 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 	if err := streamer.RegisterStoreStats(reg, p.finder.Cache.Stats); err != nil {
 		closeSinks(p.deps.Sinks)
 		return err
+	}
+	if rep := p.sessions.Replica; rep != nil {
+		if err := streamer.RegisterReplicaStats(reg, rep.Stats, p.sessions.ReplicaFinder.Stats); err != nil {
+			closeSinks(p.deps.Sinks)
+			return err
+		}
 	}
 
 	cfg := o.stream
@@ -366,8 +387,10 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 			return nil
 		})
 	}
+	g.Go(func() error { return p.sessions.Run(runCtx) })
 	g.Go(func() error {
 		err := st.Run(runCtx)
+		stopRun() // the replica's refreshes end with the streamer
 		if srv != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), httpShutdownShare(o.stream.ShutdownTimeout))
 			_ = srv.Shutdown(sctx)

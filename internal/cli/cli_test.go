@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"flag"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -90,5 +93,34 @@ func TestParseEnvAndFlags(t *testing.T) {
 	env["SESSIONWATCH_SESSION_RETENTION"] = "soon"
 	if err := Parse(fs, nil, lookup); err == nil {
 		t.Error("bad env value accepted")
+	}
+}
+
+// TestParseBadValueIsOneLine: a bad flag value comes back as an error naming
+// the flag and prints nothing (the command prints it, one line); -help
+// prints the usage.
+func TestParseBadValueIsOneLine(t *testing.T) {
+	for _, tt := range []struct {
+		args      []string
+		wantErr   string
+		wantUsage bool
+	}{
+		{args: []string{"--session-replica", "always"}, wantErr: "session-replica"},
+		{args: []string{"--replica-refresh", "soon"}, wantErr: "replica-refresh"},
+		{args: []string{"--nope"}, wantErr: "nope"},
+		{args: []string{"--help"}, wantErr: flag.ErrHelp.Error(), wantUsage: true},
+	} {
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		var out bytes.Buffer
+		fs.SetOutput(&out)
+		fs.Usage = func() { fmt.Fprintln(fs.Output(), "USAGE") }
+		AddReplicaFlags(fs, 0)
+		err := Parse(fs, tt.args, func(string) (string, bool) { return "", false })
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%v: error %v, want one naming %q", tt.args, err, tt.wantErr)
+		}
+		if got := out.String(); (got == "USAGE\n") != tt.wantUsage || (!tt.wantUsage && got != "") {
+			t.Errorf("%v: printed %q, want the usage: %v", tt.args, got, tt.wantUsage)
+		}
 	}
 }

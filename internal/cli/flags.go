@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -48,7 +50,22 @@ func Parse(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool
 	if err != nil {
 		return err
 	}
-	return fs.Parse(args)
+	// A bad value is one line, the caller's (naming the flag), not the
+	// flag package's copy of it followed by the whole usage; -help still
+	// prints the usage.
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	err = fs.Parse(args)
+	fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		if usage != nil {
+			usage()
+		} else {
+			fmt.Fprintf(out, "Usage of %s:\n", fs.Name())
+			fs.PrintDefaults()
+		}
+	}
+	return err
 }
 
 // List is a repeatable string flag. Values from the command line replace

@@ -89,6 +89,14 @@ type Config struct {
 	// apportioned by largest remainder; when Events allows, every verdict
 	// with a positive weight gets at least one event. Default DefaultMix().
 	Mix map[classify.Verdict]int
+	// Users is how many users have sessions. 0 keeps the 11 built-in
+	// users (some with tricky names: dots, an e-mail, two raw names with
+	// one sanitised form), among whom every session falls: a skewed
+	// population. More adds generated users ("user.0011@corp", ...)
+	// beside them, so that each holds tens of sessions, as in a real
+	// organisation (the scenario of two raw names with one sanitised form
+	// stays on its built-in pair); fewer than the built-in ones is refused.
+	Users int
 	// OutOfScope is the number of extra events the classifier must ignore
 	// (Corpus.Ignored): GetSessionToken, GetFederationToken, an AssumeRole
 	// logged by signin.amazonaws.com, and any left-out AssumeRole* name.
@@ -139,6 +147,9 @@ func (c Config) validate() error {
 	}
 	if c.OutOfScope < 0 {
 		errs = append(errs, fmt.Errorf("out-of-scope %d is negative", c.OutOfScope))
+	}
+	if c.Users != 0 && c.Users < len(knownUserNames) {
+		errs = append(errs, fmt.Errorf("users %d: want 0 or at least %d (the built-in users)", c.Users, len(knownUserNames)))
 	}
 	if c.MinAge < 0 {
 		errs = append(errs, fmt.Errorf("min age %s is negative", c.MinAge))

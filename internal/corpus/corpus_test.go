@@ -154,18 +154,20 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("zero config: %v", err)
 	}
 	for name, cfg := range map[string]corpus.Config{
-		"negative events":       {Events: -1},
-		"negative out of scope": {OutOfScope: -1},
-		"window below 1h":       {Window: 30 * time.Minute},
-		"window past min age":   {Window: 2 * time.Hour, MinAge: 90 * time.Minute},
-		"window past retention": {Window: 90 * 24 * time.Hour},
-		"bad account":           {Accounts: []string{"12345"}},
-		"empty region":          {Regions: []string{""}},
-		"unknown event name":    {EventNames: []string{"GetSessionToken"}},
-		"duplicate event name":  {EventNames: []string{corpus.AssumeRole, corpus.AssumeRole}},
-		"unknown verdict":       {Mix: map[classify.Verdict]int{"bogus": 1}},
-		"negative weight":       {Mix: map[classify.Verdict]int{classify.Tracked: -1, classify.Orphaned: 2}},
-		"no weight":             {Events: 3, Mix: map[classify.Verdict]int{classify.Tracked: 0}},
+		"negative events":        {Events: -1},
+		"negative out of scope":  {OutOfScope: -1},
+		"window below 1h":        {Window: 30 * time.Minute},
+		"window past min age":    {Window: 2 * time.Hour, MinAge: 90 * time.Minute},
+		"window past retention":  {Window: 90 * 24 * time.Hour},
+		"bad account":            {Accounts: []string{"12345"}},
+		"empty region":           {Regions: []string{""}},
+		"unknown event name":     {EventNames: []string{"GetSessionToken"}},
+		"duplicate event name":   {EventNames: []string{corpus.AssumeRole, corpus.AssumeRole}},
+		"unknown verdict":        {Mix: map[classify.Verdict]int{"bogus": 1}},
+		"negative weight":        {Mix: map[classify.Verdict]int{classify.Tracked: -1, classify.Orphaned: 2}},
+		"no weight":              {Events: 3, Mix: map[classify.Verdict]int{classify.Tracked: 0}},
+		"fewer users than built": {Users: 5},
+		"negative users":         {Users: -1},
 	} {
 		if err := cfg.Validate(); err == nil {
 			t.Errorf("%s: Validate accepted %+v", name, cfg)
@@ -551,5 +553,36 @@ func BenchmarkGenerate(b *testing.B) {
 		if _, err := corpus.Generate(cfg); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestUsersSpreadSessions: Users gives a population in which each user holds
+// tens of sessions, where the built-in users each hold thousands.
+func TestUsersSpreadSessions(t *testing.T) {
+	t.Parallel()
+	// most is the largest share of one user but the two who share one
+	// sanitised name (that scenario keeps its built-in pair).
+	perUser := func(c *corpus.Corpus) (users, most int) {
+		n := map[string]int{}
+		for _, s := range c.Sessions {
+			n[s.User]++
+		}
+		for u, k := range n {
+			if u != "erin-k" && u != "erin.k" {
+				most = max(most, k)
+			}
+		}
+		return len(n), most
+	}
+	skewed := generate(t, corpus.Config{Seed: 3, Events: 20_000})
+	spread := generate(t, corpus.Config{Seed: 3, Events: 20_000, Users: 2000})
+	su, smost := perUser(skewed)
+	u, most := perUser(spread)
+	t.Logf("built-in users: %d users, at most %d sessions each; Users 2000: %d users, at most %d", su, smost, u, most)
+	if su > 20 || smost < 500 {
+		t.Errorf("default corpus: %d users, at most %d sessions each; want the skewed built-in population", su, smost)
+	}
+	if u < 1900 || most > 40 {
+		t.Errorf("Users 2000: %d users hold sessions, at most %d each; want about 2000 with tens each", u, most)
 	}
 }

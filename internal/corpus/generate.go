@@ -214,6 +214,13 @@ func newGenerator(cfg Config) *generator {
 			g.userByRaw[n] = u
 		}
 	}
+	for i := len(g.known); i < cfg.Users; i++ {
+		// Raw names that differ from their sanitised form, as
+		// alice.smith@corp's does, so the raw-name scenario can use any.
+		u := newUser(fmt.Sprintf("user.%04d@corp", i))
+		g.known = append(g.known, u)
+		g.userByRaw[u.raw] = u
+	}
 	return g
 }
 
@@ -347,6 +354,9 @@ func (g *generator) tracked(kind string) {
 		switch kind {
 		case kUserTimeRawName:
 			u = g.userByRaw["alice.smith@corp"]
+			if extra := g.known[len(knownUserNames):]; len(extra) > 0 {
+				u = pick(g.rng, extra) // generated users (Config.Users)
+			}
 		case kUserTimeShared:
 			u = g.userByRaw["erin-k"]
 		default:

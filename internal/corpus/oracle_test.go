@@ -173,6 +173,7 @@ func oracleConfigs() map[string]corpus.Config {
 		"short-retention":     {Events: 300, Window: 24 * time.Hour, Retention: 25 * time.Hour},
 		"orphans-only":        {Events: 300, Window: 2 * time.Hour, Mix: map[classify.Verdict]int{classify.Orphaned: 1}},
 		"dense":               {Events: 3000, Window: 2 * time.Hour, Now: now},
+		"many-users":          {Events: 3000, OutOfScope: 30, Users: 500},
 		"findings-no-tracked": {Events: 200, Mix: map[classify.Verdict]int{classify.Revoked: 1, classify.Expired: 1, classify.Unverifiable: 1, classify.DeniedAttempt: 1}},
 	}
 	return cfgs

@@ -55,6 +55,7 @@ type options struct {
 	write     string
 	command   string
 	mix       string
+	users     int
 	profile   string
 	breakdown bool
 	args      []string
@@ -72,6 +73,7 @@ func main() {
 	floorQueue := flag.String("sqs-floor", "", "(internal) receive and delete every message of this queue with the SDK alone, as the streamer's pollers would, and print µs of CPU per message")
 	flag.BoolVar(&o.breakdown, "breakdown", false, "also run once with the no-store mix and time the SDK's Query calls, to split the CPU per message")
 	flag.StringVar(&o.mix, "mix", "default", "verdict mix: default (corpus.DefaultMix: 60% tracked) or no-store (only verdicts that need no session read: the streamer's own cost)")
+	flag.IntVar(&o.users, "users", 0, "generated users with sessions (corpus.Config.Users: 2000 gives tens of sessions each); 0 keeps the built-in skewed population (13 users, thousands of sessions each)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a 10 s CPU profile of the streamer (from its /debug/pprof, taken 3 s into each run) to this path; runs after the first add -N")
 	flag.Parse()
 	o.args = flag.Args() // extra streamer flags, appended after the defaults
@@ -124,7 +126,7 @@ func run(ctx context.Context, o options) error {
 	sq, dyn := sqs.NewFromConfig(cfg), dynamodb.NewFromConfig(cfg)
 
 	start := time.Now()
-	c, err := generate(o.mix, o.events)
+	c, err := generate(o.mix, o.events, o.users)
 	if err != nil {
 		return err
 	}
@@ -165,7 +167,7 @@ func run(ctx context.Context, o options) error {
 	var bd *breakdown
 	if o.breakdown {
 		bd = &breakdown{}
-		nc, err := generate("no-store", o.events)
+		nc, err := generate("no-store", o.events, o.users)
 		if err != nil {
 			return err
 		}
@@ -202,8 +204,9 @@ func run(ctx context.Context, o options) error {
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
 
 // generate builds the corpus of a mix: default (corpus.DefaultMix) or
-// no-store (only verdicts that need no session read).
-func generate(mix string, events int) (*corpus.Corpus, error) {
+// no-store (only verdicts that need no session read), over users generated
+// users (0: the built-in ones).
+func generate(mix string, events, users int) (*corpus.Corpus, error) {
 	var weights map[classify.Verdict]int
 	switch mix {
 	case "default":
@@ -212,7 +215,7 @@ func generate(mix string, events int) (*corpus.Corpus, error) {
 	default:
 		return nil, fmt.Errorf("mix %q: want default or no-store", mix)
 	}
-	return corpus.Generate(corpus.Config{Seed: 7, Events: events, Now: time.Now(), MinAge: time.Hour, Mix: weights,
+	return corpus.Generate(corpus.Config{Seed: 7, Events: events, Now: time.Now(), MinAge: time.Hour, Mix: weights, Users: users,
 		Accounts: []string{"111122223333", "444455556666"}, Regions: []string{"us-east-1", "eu-west-1"}})
 }
 

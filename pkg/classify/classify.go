@@ -121,7 +121,10 @@ type Result struct {
 func (r Result) IsFinding() bool { return r.Verdict.IsFinding() }
 
 // Classify returns the verdict for ev. A session-store failure returns an
-// error matching ErrStore and no verdict.
+// error matching ErrStore and no verdict. A finder that cannot answer yet
+// (the session replica, before its watermark passes the event) returns a
+// *sessions.NotFinalError, passed through (errors.As) without ErrStore:
+// ask again after its RetryAfter.
 func (c *Classifier) Classify(ctx context.Context, ev *cloudtrail.Event) (Result, error) {
 	return c.classify(ctx, ev, false)
 }
@@ -167,6 +170,11 @@ func (c *Classifier) judge(ctx context.Context, ev *cloudtrail.Event, fresh bool
 	r.SourceIdentity.ParsedIdentity = parsed
 
 	found, err := c.finder.Lookup(ctx, sessions.Query{SourceIdentity: ev.SourceIdentity, User: parsed.User, At: ev.Time, Fresh: fresh})
+	if nf := (*sessions.NotFinalError)(nil); errors.As(err, &nf) {
+		// The replica cannot answer yet: the caller holds the event for
+		// nf.RetryAfter. Not a store failure, so no store retry.
+		return Result{}, fmt.Errorf("classify event %s: %w", bounded(ev.ID), err)
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("classify event %s: %w: %w", bounded(ev.ID), ErrStore, err)
 	}

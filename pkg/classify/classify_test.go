@@ -3,6 +3,7 @@ package classify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +178,30 @@ func TestStoreFailureIsNeverAVerdict(t *testing.T) {
 		}
 		if r.Verdict != "" || r.IsFinding() {
 			t.Errorf("store failure produced verdict %q", r.Verdict)
+		}
+	}
+}
+
+// TestNotFinalIsNotAStoreFailure: the replica's "not yet" reaches the
+// caller as itself, so that the caller holds the event instead of
+// retrying a store that did not fail.
+func TestNotFinalIsNotAStoreFailure(t *testing.T) {
+	notFinal := &sessions.NotFinalError{Until: evTime.Add(time.Minute), RetryAfter: 3 * time.Second}
+	c, err := New(&fakeFinder{err: fmt.Errorf("lookup: %w", notFinal)}, Config{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, classify := range []func(context.Context, *cloudtrail.Event) (Result, error){c.Classify, c.Recheck} {
+		r, err := classify(context.Background(), event(validSI, nil))
+		var nf *sessions.NotFinalError
+		if !errors.As(err, &nf) || nf.RetryAfter != 3*time.Second {
+			t.Errorf("error %v: want the NotFinalError through", err)
+		}
+		if errors.Is(err, ErrStore) {
+			t.Errorf("error %v matches ErrStore", err)
+		}
+		if r.Verdict != "" {
+			t.Errorf("verdict %q before the answer is final", r.Verdict)
 		}
 	}
 }

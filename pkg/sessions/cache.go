@@ -69,6 +69,17 @@ type Entry struct {
 	FetchedAt time.Time
 
 	index *entryIndex // nil for an Entry built by hand: lookups then scan
+	// view, when set, answers instead of Sessions (which is then nil): an
+	// Entry of the replica (replicaReader), which never leaves the package.
+	view entryView
+}
+
+// entryView answers the Matcher's questions of an Entry from elsewhere than
+// a slice of Sessions, each in a new slice.
+type entryView interface {
+	all() []Session
+	withSourceIdentity(si string) []Session
+	covering(at time.Time, skew time.Duration) []Session
 }
 
 // CacheStats counts Cache reads since it was built.

@@ -53,9 +53,20 @@ func newEntry(sessions []Session, fetchedAt time.Time) Entry {
 	return Entry{Sessions: sessions, FetchedAt: fetchedAt, index: idx}
 }
 
+// all returns the entry's sessions, in a new slice.
+func (e Entry) all() []Session {
+	if e.view != nil {
+		return e.view.all()
+	}
+	return slices.Clone(e.Sessions)
+}
+
 // withSourceIdentity returns the entry's sessions recorded with exactly si,
 // in a new slice.
 func (e Entry) withSourceIdentity(si string) []Session {
+	if e.view != nil {
+		return e.view.withSourceIdentity(si)
+	}
 	if e.index == nil {
 		return keep(e.Sessions, func(s Session) bool { return s.SourceIdentity == si })
 	}
@@ -73,6 +84,9 @@ func (e Entry) withSourceIdentity(si string) []Session {
 // covering returns the entry's sessions whose [StartedAt - skew,
 // ExpiresAt + skew] holds at, in a new slice, in the order they were read.
 func (e Entry) covering(at time.Time, skew time.Duration) []Session {
+	if e.view != nil {
+		return e.view.covering(at, skew)
+	}
 	if e.index == nil {
 		return keep(e.Sessions, func(s Session) bool { return s.Covers(at, skew) })
 	}

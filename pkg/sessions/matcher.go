@@ -176,7 +176,7 @@ func (m *Matcher) exact(ctx context.Context, q Query) ([]Session, error) {
 	read := func(ctx context.Context, maxAge time.Duration) (Entry, error) {
 		return m.sessions.BySourceIdentity(ctx, q.SourceIdentity, maxAge)
 	}
-	return m.cached(ctx, q.Fresh, read, func(e Entry) []Session { return slices.Clone(e.Sessions) })
+	return m.cached(ctx, q.Fresh, read, Entry.all)
 }
 
 // validAt reports whether s certainly made at valid: it covers at and was

@@ -43,6 +43,7 @@ type itemState uint8
 const (
 	stateClassify itemState = iota // not classified yet (or the store failed)
 	stateRecheck                   // orphaned: re-check at until
+	stateNotFinal                  // the session replica cannot answer yet: classify at until
 	stateDone
 )
 
@@ -52,6 +53,9 @@ type item struct {
 	ev    *cloudtrail.Event
 	state itemState
 	until time.Time
+	// waited: the item was held for the session replica (its verdict is
+	// counted as a confirmation).
+	waited bool
 }
 
 // pending is a finding and the sinks that have not accepted it yet.

@@ -20,6 +20,7 @@ import (
 	"github.com/sessionwatch/sessionwatch/internal/testenv"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
+	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 )
 
@@ -188,6 +189,8 @@ func (q *fakeQueue) left() (queue, dlq []*fakeMsg) {
 //	"orphan:…"    orphaned until appear(si) is called, then tracked
 //	"down:…"      a store failure while storeDown is set, else tracked
 //	"panic:…"     panics
+//	"wait:…"      not final yet (a *sessions.NotFinalError) until appear(si), then revoked
+//	"worphan:…"   orphaned; its re-check is not final until appear(si), then orphaned
 //	anything else non_sentinel_format
 type fakeClassifier struct {
 	mu        sync.Mutex
@@ -255,6 +258,16 @@ func (c *fakeClassifier) judge(ctx context.Context, ev *cloudtrail.Event, rechec
 		if c.appeared[si] {
 			v = classify.Tracked
 		}
+	case strings.HasPrefix(si, "wait:"):
+		if !c.appeared[si] {
+			return classify.Result{}, fmt.Errorf("classify: %w", &sessions.NotFinalError{Until: ev.Time, RetryAfter: 50 * time.Millisecond})
+		}
+		v = classify.Revoked
+	case strings.HasPrefix(si, "worphan:"):
+		if recheck && !c.appeared[si] {
+			return classify.Result{}, fmt.Errorf("classify: %w", &sessions.NotFinalError{Until: ev.Time, RetryAfter: 50 * time.Millisecond})
+		}
+		v = classify.Orphaned
 	case strings.HasPrefix(si, "down:"):
 		if c.storeDown {
 			return classify.Result{}, fmt.Errorf("%w: injected outage", classify.ErrStore)

@@ -55,6 +55,14 @@ type liveOptions struct {
 	sinks    []sink.Sink
 	log      io.Writer // also gets the streamer's log lines
 	vlog     VerdictLog
+	// replica, when set, puts a loaded session replica (kept fresh by its
+	// Run) in front of the Query path, as --session-replica on does.
+	replica *liveReplica
+}
+
+// liveReplica configures the session replica of a live streamer.
+type liveReplica struct {
+	refresh, maxWait, skew time.Duration
 }
 
 func startLive(t *testing.T, q *sqstest.Queue, o liveOptions) *live {
@@ -63,11 +71,16 @@ func startLive(t *testing.T, q *sqstest.Queue, o liveOptions) *live {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cls, err := classify.New(finder, classify.Config{})
+	reg := prometheus.NewRegistry()
+	var lookup classify.SessionFinder = finder
+	var skew time.Duration
+	if o.replica != nil {
+		lookup, skew = startLiveReplica(t, reg, o, finder), o.replica.skew
+	}
+	cls, err := classify.New(lookup, classify.Config{ClockSkew: skew})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
 	m, err := NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +118,36 @@ func startLive(t *testing.T, q *sqstest.Queue, o liveOptions) *live {
 	go func() { l.done <- s.Run(ctx) }()
 	t.Cleanup(func() { l.stop(t) })
 	return l
+}
+
+// startLiveReplica loads a replica of o.table, runs it until the test
+// ends, and returns its finder over fallback, its metrics registered.
+func startLiveReplica(t *testing.T, reg prometheus.Registerer, o liveOptions, fallback *sessions.Finder) *sessions.ReplicaFinder {
+	t.Helper()
+	rep, err := sessions.NewReplica(o.dynamo, sessions.ReplicaConfig{Store: sessions.StoreConfig{Table: o.table},
+		Refresh: o.replica.refresh, ScanSegments: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f, err := sessions.NewReplicaFinder(rep, fallback, sessions.ReplicaFinderConfig{Matcher: sessions.MatcherConfig{ClockSkew: o.replica.skew},
+		OrphanGrace: o.cfg.OrphanGrace, MaxWait: o.replica.maxWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RegisterReplicaStats(reg, rep.Stats, f.Stats); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rep.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return f
 }
 
 func (l *live) stop(t *testing.T) {
@@ -490,7 +533,23 @@ func TestLiveSinkFailingForAWhile(t *testing.T) {
 	}
 }
 
+// TestLiveOrphanGrace: a session written 1 s after its event gives no
+// orphaned finding; an event whose session never comes is orphaned after
+// the grace. Through the Query path, and with the replica on (which then
+// answers everything: the table is never queried).
 func TestLiveOrphanGrace(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		replica *liveReplica
+	}{
+		{name: "query path"},
+		{name: "replica", replica: &liveReplica{refresh: time.Second, maxWait: 10 * time.Second, skew: time.Second}},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testLiveOrphanGrace(t, tt.replica) })
+	}
+}
+
+func testLiveOrphanGrace(t *testing.T, replica *liveReplica) {
 	dyn := testenv.DynamoClient(t)
 	client := sqstest.Client(t)
 	table := sessionTable(t, dyn, &corpus.Corpus{})
@@ -498,7 +557,7 @@ func TestLiveOrphanGrace(t *testing.T) {
 	out := &memSink{name: "capture"}
 	const grace = 6 * time.Second
 	cfg := Config{OrphanGrace: grace, VisibilityTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second}
-	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{out}})
+	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{out}, replica: replica})
 
 	now := time.Now().UTC().Truncate(time.Second)
 	late := "sentinel:alice:direct:a1b2c3d4" // its session is written a second later
@@ -531,12 +590,20 @@ func TestLiveOrphanGrace(t *testing.T) {
 	t.Logf("session written 1 s after its event: no finding; the never-tracked one: orphaned, emitted %v after its event (grace %v)",
 		got["ev-never"][0].DetectedAt.Sub(now).Round(100*time.Millisecond), grace)
 	m := l.metrics(t)
-	for name, want := range map[string]float64{
+	want := map[string]float64{
 		`sessionwatch_streamer_orphan_rechecks_total{outcome="cleared"}`:   1,
 		`sessionwatch_streamer_orphan_rechecks_total{outcome="confirmed"}`: 1,
 		`sessionwatch_streamer_verdicts_total{verdict="tracked"}`:          1,
 		`sessionwatch_streamer_verdicts_total{verdict="orphaned"}`:         1,
-	} {
+	}
+	if replica != nil {
+		// The replica may already hold ev-late's session when it first
+		// answers (it waits for the skew): then no orphan re-check.
+		delete(want, `sessionwatch_streamer_orphan_rechecks_total{outcome="cleared"}`)
+		want[`sessionwatch_replica_lookups_total{answer="fallback"}`] = 0
+		want[`sessionwatch_store_queries_total`] = 0
+	}
+	for name, want := range want {
 		if m[name] != want {
 			t.Errorf("%s = %v, want %v", name, m[name], want)
 		}
@@ -747,4 +814,158 @@ func TestLiveVerdictLogHoldsExactlyTheDeleted(t *testing.T) {
 	t.Logf("%d messages, %d events logged in %v objects, %v gzip bytes (%.1f bytes per event)", len(msgs), len(logged),
 		m["sessionwatch_streamer_verdict_log_objects_total"], m["sessionwatch_streamer_verdict_log_bytes_total"],
 		m["sessionwatch_streamer_verdict_log_bytes_total"]/m["sessionwatch_streamer_verdict_log_entries_total"])
+}
+
+// replicaSession is a session of user valid from an hour ago for an hour.
+func replicaSession(id, user, si string, now time.Time) sessions.Session {
+	return sessions.Session{ID: id, User: user, Status: sessions.StatusActive, SourceIdentity: si,
+		StartedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), CreatedAt: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Hour)}
+}
+
+// TestLiveReplicaSeesRevocation: with the replica on, a session revoked in
+// the table while the streamer runs gives revoked for an event after the
+// revocation, within one refresh of the event, and the table is never
+// queried: every answer comes from the replica (after waiting for it).
+func TestLiveReplicaSeesRevocation(t *testing.T) {
+	dyn := testenv.DynamoClient(t)
+	client := sqstest.Client(t)
+	table := sessionTable(t, dyn, &corpus.Corpus{})
+	ctx := context.Background()
+	si := "sentinel:alice:direct:a1b2c3d4"
+	sess := replicaSession("sess-alice", "alice", si, time.Now())
+	if err := testenv.PutSessions(ctx, dyn, table, []sessions.Session{sess}); err != nil {
+		t.Fatal(err)
+	}
+	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 1000})
+	out := &memSink{name: "capture"}
+	// Two seconds: a loaded machine's scans must not make the replica look
+	// stale (two refresh periods), which would send lookups to the table.
+	const refresh, skew = 2 * time.Second, time.Second
+	cfg := Config{VisibilityTimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second}
+	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{out},
+		replica: &liveReplica{refresh: refresh, maxWait: 10 * time.Second, skew: skew}})
+
+	before := time.Now().UTC().Truncate(time.Second)
+	if err := q.Send(ctx, [][]byte{[]byte(recordJSON("ev-before", si, before))}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the event before the revocation tracked", func() bool {
+		return l.metrics(t)[`sessionwatch_streamer_verdicts_total{verdict="tracked"}`] == 1
+	})
+	revokedAt := time.Now().UTC()
+	sess.Status, sess.UpdatedAt, sess.RevokedBy, sess.RevokedReason = sessions.StatusRevoked, revokedAt, "secops", "leak"
+	if err := testenv.PutSessions(ctx, dyn, table, []sessions.Session{sess}); err != nil {
+		t.Fatal(err)
+	}
+	// The first whole second after the revocation plus the skew.
+	after := revokedAt.Add(skew + time.Second).Truncate(time.Second)
+	time.Sleep(time.Until(after))
+	if err := q.Send(ctx, [][]byte{[]byte(recordJSON("ev-after", si, after))}); err != nil {
+		t.Fatal(err)
+	}
+	// The queue's depth can read 0 before the message is received: wait
+	// for its verdict first.
+	eventually(t, 20*time.Second, "the event after the revocation classified", func() bool {
+		m := l.metrics(t)
+		return m[`sessionwatch_streamer_verdicts_total{verdict="tracked"}`]+m[`sessionwatch_streamer_verdicts_total{verdict="revoked"}`] == 2
+	})
+	l.waitDone(t, 30*time.Second)
+	got := byEvent(out.findings())
+	if len(got["ev-before"]) != 0 {
+		t.Errorf("ev-before: %s finding, want none (tracked before the revocation)", got["ev-before"][0].Category)
+	}
+	fs := got["ev-after"]
+	if len(fs) != 1 || fs[0].Category != classify.Revoked {
+		t.Fatalf("ev-after: %v, want one revoked finding", fs)
+	}
+	// Final once the watermark passes the event and the skew: the next
+	// refresh that starts after that, and its scan.
+	if late := fs[0].DetectedAt.Sub(after); late > skew+refresh+3*time.Second {
+		t.Errorf("revoked emitted %v after its event, more than the skew and one refresh (%v, %v) and slack", late, skew, refresh)
+	}
+	t.Logf("revocation seen %v after the event (skew %v, refresh %v)", fs[0].DetectedAt.Sub(after).Round(10*time.Millisecond), skew, refresh)
+	m := l.metrics(t)
+	for name, want := range map[string]float64{
+		`sessionwatch_replica_lookups_total{answer="fallback"}`:                0, // never the Query path
+		`sessionwatch_store_queries_total`:                                     0,
+		`sessionwatch_streamer_replica_confirmations_total{verdict="revoked"}`: 1,
+		`sessionwatch_replica_sessions`:                                        1,
+	} {
+		if m[name] != want {
+			t.Errorf("%s = %v, want %v", name, m[name], want)
+		}
+	}
+	if m[`sessionwatch_replica_lookups_total{answer="replica"}`] < 2 || m[`sessionwatch_replica_refreshes_total`] < 1 {
+		t.Errorf("replica answers %v, refreshes %v: want both events answered from it after a refresh",
+			m[`sessionwatch_replica_lookups_total{answer="replica"}`], m[`sessionwatch_replica_refreshes_total`])
+	}
+}
+
+// TestLiveReplicaStoreOutage: with the replica on, dynalite stopped for
+// 10 s while events arrive: the replica's refreshes fail and its watermark
+// stays; past events are still answered from memory, a new one waits and
+// then, the replica no longer fresh, goes to the Query path, which fails
+// until dynalite is back: no false finding, nothing lost, every event
+// classified once.
+func TestLiveReplicaStoreOutage(t *testing.T) {
+	dynalite := testenv.StartRestartableDynalite(t)
+	dyn := testenv.DynamoClient(t, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dynalite.Endpoint) })
+	client := sqstest.Client(t)
+	c := genCorpus(t, 3, 200)
+	table := sessionTable(t, dyn, c)
+	si := "sentinel:zoe:direct:c3d4e5f6"
+	ctx := context.Background()
+	if err := testenv.PutSessions(ctx, dyn, table, []sessions.Session{replicaSession("sess-zoe", "zoe", si, time.Now())}); err != nil {
+		t.Fatal(err)
+	}
+	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 1000})
+	out := &memSink{name: "capture"}
+	cfg := Config{VisibilityTimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second, RetryMax: 2 * time.Second}
+	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{out},
+		replica: &liveReplica{refresh: time.Second, maxWait: 10 * time.Second, skew: time.Second}})
+
+	msgs := bodies(c)
+	half := len(msgs) / 2
+	if err := q.Send(ctx, msgs[:half]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "a first batch classified", func() bool {
+		return l.metrics(t)["sessionwatch_streamer_messages_deleted_total"] >= 30
+	})
+	dynalite.Stop()
+	down := time.Now()
+	fresh := []byte(recordJSON("ev-fresh", si, down.UTC().Truncate(time.Second)))
+	if err := q.Send(ctx, append(msgs[half:], fresh)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "replica refreshes failing", func() bool {
+		return l.metrics(t)["sessionwatch_replica_refresh_errors_total"] > 0
+	})
+	eventually(t, 10*time.Second, "the new event on the failing Query path", func() bool {
+		return l.metrics(t)["sessionwatch_streamer_store_failures_total"] > 0
+	})
+	if got := byEvent(out.findings())["ev-fresh"]; len(got) != 0 {
+		t.Fatalf("ev-fresh: %s finding while the store is down", got[0].Category)
+	}
+	time.Sleep(10*time.Second - time.Since(down))
+	dynalite.Start()
+	t.Logf("dynalite down for %v", time.Since(down).Round(100*time.Millisecond))
+	l.waitDone(t, 2*time.Minute)
+	checkFindings(t, c, out.findings(), false)
+
+	m := l.metrics(t)
+	classified := 0.0
+	for _, v := range classify.AllVerdicts() {
+		classified += m[fmt.Sprintf(`sessionwatch_streamer_verdicts_total{verdict=%q}`, v)]
+	}
+	if classified != float64(len(c.Events)+1) {
+		t.Errorf("%v verdicts, want each of the %d events classified exactly once", classified, len(c.Events)+1)
+	}
+	eventually(t, 10*time.Second, "the replica fresh again", func() bool {
+		return l.metrics(t)["sessionwatch_replica_watermark_age_seconds"] < 5
+	})
+	t.Logf("refresh errors %v, store failures %v, answers: replica %v, not final %v, fallback %v",
+		m["sessionwatch_replica_refresh_errors_total"], m["sessionwatch_streamer_store_failures_total"],
+		m[`sessionwatch_replica_lookups_total{answer="replica"}`], m[`sessionwatch_replica_lookups_total{answer="not_final"}`],
+		m[`sessionwatch_replica_lookups_total{answer="fallback"}`])
 }

@@ -2,6 +2,7 @@ package streamer
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -40,6 +41,8 @@ type Metrics struct {
 	sinkGaveUp      *prometheus.CounterVec // by sink and reason, findings a sink's retries gave up on
 	orphanConfirmed prometheus.Counter
 	orphanCleared   prometheus.Counter
+	replicaWaits    prometheus.Counter
+	replicaVerdicts map[classify.Verdict]prometheus.Counter // after waiting for the replica
 	extended        prometheus.Counter
 	extendFailures  prometheus.Counter
 	s3Objects       prometheus.Counter
@@ -78,6 +81,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: namespace, Subsystem: "streamer", Name: "orphan_rechecks_total",
 		Help: "Orphaned verdicts re-checked after the grace period, by outcome: confirmed (still orphaned) or cleared (a session appeared).",
 	}, []string{"outcome"})
+	confirmed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "streamer", Name: "replica_confirmations_total",
+		Help: "Events held until the session replica had every write up to their time, by the final verdict they then got.",
+	}, []string{"verdict"})
 	m := &Metrics{
 		received:        counter("messages_received_total", "Messages received from the queue."),
 		receiveErrors:   counter("receive_errors_total", "ReceiveMessage calls that failed."),
@@ -134,14 +141,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: namespace, Subsystem: "streamer", Name: "verdict_log_waiting",
 			Help: "Messages whose findings are safe, waiting for the verdict log to be written before they are deleted.",
 		}),
-		released: map[string]prometheus.Counter{},
-		verdicts: map[classify.Verdict]prometheus.Counter{},
+		replicaWaits:    counter("replica_waits_total", "Times an event was held in process because the session replica could not answer it yet."),
+		released:        map[string]prometheus.Counter{},
+		verdicts:        map[classify.Verdict]prometheus.Counter{},
+		replicaVerdicts: map[classify.Verdict]prometheus.Counter{},
 	}
 	for _, r := range []string{reasonRetry, reasonShutdown} {
 		m.released[r] = released.WithLabelValues(r)
 	}
 	for _, v := range classify.AllVerdicts() {
 		m.verdicts[v] = verdicts.WithLabelValues(string(v))
+		m.replicaVerdicts[v] = confirmed.WithLabelValues(string(v))
 	}
 	m.lastEvent, m.silentRegions, m.silencePairsDropped = silenceMetrics()
 	m.orphanConfirmed = orphans.WithLabelValues("confirmed")
@@ -153,7 +163,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		m.received, m.receiveErrors, m.deleted, m.deleteFailures, released, m.releaseFailures,
 		m.decodeErrors, m.rejected, m.outOfScope, m.storeFailures, verdicts, m.findings,
 		m.sinkFailures, m.sinkFailing, m.sinkRetries, m.sinkGaveUp, orphans, m.extended, m.extendFailures, m.s3Objects, m.s3Errors,
-		m.inFlight, m.held, m.ackLatency,
+		m.inFlight, m.held, m.ackLatency, m.replicaWaits, confirmed,
 		m.verdictLogObjects, m.verdictLogEntries, m.verdictLogBytes, m.verdictLogFailures, m.verdictLogSkipped, m.verdictLogWaiting,
 		m.lastEvent, m.silentRegions, m.silencePairsDropped,
 	} {
@@ -209,6 +219,52 @@ func RegisterStoreStats(reg prometheus.Registerer, stats func() sessions.CacheSt
 			func() float64 { return float64(value(stats())) })
 		if err := reg.Register(f); err != nil {
 			return fmt.Errorf("streamer: register store metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// RegisterReplicaStats exports the session replica's state (sessions,
+// bytes, the watermark's age, refreshes, stream lag) and where its finder's
+// answers came from, read from replica and finder at each scrape.
+func RegisterReplicaStats(reg prometheus.Registerer, replica func() sessions.ReplicaStats, finder func() sessions.ReplicaFinderStats) error {
+	opts := func(name, help string) prometheus.Opts {
+		return prometheus.Opts{Namespace: namespace, Subsystem: "replica", Name: name, Help: help}
+	}
+	gauge := func(name, help string, value func(sessions.ReplicaStats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts(name, help)), func() float64 { return value(replica()) })
+	}
+	counter := func(name, help string, value func() uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts(opts(name, help)), func() float64 { return float64(value()) })
+	}
+	collectors := []prometheus.Collector{
+		gauge("sessions", "Sessions held in the replica.", func(s sessions.ReplicaStats) float64 { return float64(s.Sessions) }),
+		gauge("bytes", "Estimated heap the replica holds.", func(s sessions.ReplicaStats) float64 { return float64(s.Bytes) }),
+		gauge("watermark_age_seconds", "How far the replica's watermark (every write before it applied) is behind this host's clock.",
+			func(s sessions.ReplicaStats) float64 { return time.Since(s.Watermark).Seconds() }),
+		gauge("stream_lag_seconds", "How far the stream follower is behind (0 without --session-stream).",
+			func(s sessions.ReplicaStats) float64 { return s.StreamLag.Seconds() }),
+		counter("refreshes_total", "Re-scans of the session table after the first load.", func() uint64 { return replica().Refreshes }),
+		counter("refresh_errors_total", "Re-scans that failed (the watermark waits; the next one is retried).", func() uint64 { return replica().RefreshErrors }),
+		counter("full_resyncs_total", "Re-scans that read the whole table.", func() uint64 { return replica().FullResyncs }),
+	}
+	answers := []struct {
+		source string
+		value  func(sessions.ReplicaFinderStats) uint64
+	}{
+		{"replica", func(s sessions.ReplicaFinderStats) uint64 { return s.FromReplica }},
+		{"not_final", func(s sessions.ReplicaFinderStats) uint64 { return s.NotFinal }},
+		{"fallback", func(s sessions.ReplicaFinderStats) uint64 { return s.Fallbacks }},
+	}
+	for _, a := range answers {
+		value := a.value
+		collectors = append(collectors, prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Subsystem: "replica", Name: "lookups_total",
+			Help:        "Session lookups, by answer: replica (from memory), not_final (the event waits), fallback (the table's Query path).",
+			ConstLabels: prometheus.Labels{"answer": a.source}}, func() float64 { return float64(value(finder())) }))
+	}
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("streamer: register replica metrics: %w", err)
 		}
 	}
 	return nil

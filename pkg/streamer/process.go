@@ -12,6 +12,7 @@ import (
 
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
+	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 )
 
@@ -109,7 +110,7 @@ func (s *engine) process(ctx context.Context, d *delivery) outcome {
 		switch {
 		case it.state == stateDone:
 			continue
-		case it.state == stateRecheck && it.until.After(now):
+		case it.state != stateClassify && it.until.After(now):
 			wake = earliest(wake, it.until)
 			continue
 		}
@@ -117,7 +118,7 @@ func (s *engine) process(ctx context.Context, d *delivery) outcome {
 			failed = true
 			continue
 		}
-		if it.state == stateRecheck {
+		if it.state != stateDone {
 			wake = earliest(wake, it.until)
 		}
 	}
@@ -219,6 +220,9 @@ func (s *engine) decode(ctx context.Context, d *delivery) (o outcome, done bool)
 // settles it; false means the store failed and it must be tried again.
 func (s *engine) classifyItem(ctx context.Context, d *delivery, it *item, now time.Time) bool {
 	recheck := it.state == stateRecheck
+	if it.state == stateNotFinal {
+		it.state = stateClassify
+	}
 	var (
 		r   classify.Result
 		err error
@@ -227,6 +231,9 @@ func (s *engine) classifyItem(ctx context.Context, d *delivery, it *item, now ti
 		r, err = s.cls.Recheck(ctx, it.ev)
 	} else {
 		r, err = s.cls.Classify(ctx, it.ev)
+	}
+	if s.notFinal(it, err, now) {
+		return true
 	}
 	if err != nil {
 		s.storeFailed(d, it, err)
@@ -242,7 +249,11 @@ func (s *engine) classifyItem(ctx context.Context, d *delivery, it *item, now ti
 		if it.until.After(now) {
 			return true
 		}
-		if r, err = s.cls.Recheck(ctx, it.ev); err != nil {
+		r, err = s.cls.Recheck(ctx, it.ev)
+		if s.notFinal(it, err, now) {
+			return true
+		}
+		if err != nil {
 			s.storeFailed(d, it, err)
 			return false
 		}
@@ -256,6 +267,24 @@ func (s *engine) classifyItem(ctx context.Context, d *delivery, it *item, now ti
 		}
 	}
 	s.settle(d, it, r)
+	return true
+}
+
+// notFinal holds it for the session replica when err says the replica
+// cannot answer it yet: until its RetryAfter, in process (the scheduler,
+// as for an orphan's grace), then it is classified again; an orphan
+// re-check stays one. The replica bounds the wait (--replica-max-wait):
+// beyond it, it answers from the table instead.
+func (s *engine) notFinal(it *item, err error, now time.Time) bool {
+	var nf *sessions.NotFinalError
+	if err == nil || !errors.As(err, &nf) {
+		return false
+	}
+	s.m.replicaWaits.Inc()
+	if it.state != stateRecheck {
+		it.state = stateNotFinal
+	}
+	it.until, it.waited = now.Add(max(nf.RetryAfter, time.Millisecond)), true
 	return true
 }
 
@@ -278,6 +307,9 @@ func orphaned(r classify.Result) bool {
 func (s *engine) settle(d *delivery, it *item, r classify.Result) {
 	it.state = stateDone
 	if c := s.m.verdicts[r.Verdict]; c != nil {
+		c.Inc()
+	}
+	if c := s.m.replicaVerdicts[r.Verdict]; c != nil && it.waited {
 		c.Inc()
 	}
 	if !r.IsFinding() {

@@ -279,6 +279,77 @@ func TestOrphanIsHeldWithoutBlockingOtherWork(t *testing.T) {
 	q.mu.Unlock()
 }
 
+// TestNotFinalIsHeldInProcess: an event the session replica cannot answer
+// yet waits in process, without taking the only worker, without a store
+// failure and without another receive, and is classified again until the
+// answer is final; an orphan re-check that is not final stays a re-check.
+// Each confirmation is counted by its verdict.
+func TestNotFinalIsHeldInProcess(t *testing.T) {
+	q := newFakeQueue(0)
+	now := time.Now().Truncate(time.Second)
+	q.send(recordJSON("wait-1", "wait:1", now))
+	q.send(recordJSON("orphan-1", "worphan:1", now.Add(-time.Hour))) // grace long past: re-checked at once
+	for i := range 3 {
+		q.send(recordJSON(fmt.Sprintf("ok-%d", i), fmt.Sprintf("ok:%d", i), now))
+	}
+	cls := newFakeClassifier()
+	cfg := testConfig()
+	cfg.Workers = 1
+	cfg.VisibilityTimeout = time.Second
+	cfg.OrphanGrace = time.Minute
+	c := &captureSink{name: "capture"}
+	h := startHarness(t, cfg, q, cls, nil, c)
+
+	eventually(t, 3*time.Second, "the tracked messages deleted and both waits retried while held", func() bool {
+		cls.mu.Lock()
+		defer cls.mu.Unlock()
+		return testutil.ToFloat64(h.m.deleted) == 3 && cls.calls["wait-1"] >= 3 && cls.rechecks["orphan-1"] >= 3
+	})
+	if got := c.findings(); len(got) != 0 {
+		t.Fatalf("findings before the answers were final: %v", got)
+	}
+	if got := testutil.ToFloat64(h.m.held); got != 2 {
+		t.Errorf("held = %v, want 2", got)
+	}
+	cls.appear("wait:1")
+	cls.appear("worphan:1")
+	h.waitDrained(t, 5*time.Second)
+
+	got := byEvent(c.findings())
+	if len(got) != 2 || len(got["wait-1"]) != 1 || got["wait-1"][0].Category != classify.Revoked ||
+		len(got["orphan-1"]) != 1 || got["orphan-1"][0].Category != classify.Orphaned {
+		t.Fatalf("findings = %v, want revoked for wait-1 and orphaned for orphan-1", got)
+	}
+	cls.mu.Lock()
+	if cls.calls["orphan-1"] != 1 {
+		t.Errorf("orphan-1 classified %d times, want once (then re-checked)", cls.calls["orphan-1"])
+	}
+	cls.mu.Unlock()
+	for _, c := range []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"store failures", testutil.ToFloat64(h.m.storeFailures), 0},
+		{"revoked confirmations", testutil.ToFloat64(h.m.replicaVerdicts[classify.Revoked]), 1},
+		{"orphaned confirmations", testutil.ToFloat64(h.m.replicaVerdicts[classify.Orphaned]), 1},
+		{"tracked confirmations", testutil.ToFloat64(h.m.replicaVerdicts[classify.Tracked]), 0},
+		{"orphans confirmed", testutil.ToFloat64(h.m.orphanConfirmed), 1},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if got := testutil.ToFloat64(h.m.replicaWaits); got < 4 {
+		t.Errorf("replica waits = %v, want at least 4", got)
+	}
+	q.mu.Lock()
+	if q.receives != 5 {
+		t.Errorf("receives = %d, want 5 (the held messages stayed invisible)", q.receives)
+	}
+	q.mu.Unlock()
+}
+
 func TestStoreFailureRetriesWithoutFinding(t *testing.T) {
 	q := newFakeQueue(0)
 	for i := range 10 {
