@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sessionwatch/sessionwatch/internal/cli"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/report"
@@ -76,10 +77,10 @@ func (o *options) reconcileOptions(sinkSet bool) error {
 		return fmt.Errorf("--reconcile: %w", err)
 	}
 	if o.reconcileSettle < 0 {
-		return fmt.Errorf("--reconcile-settle %s: want zero or more", o.reconcileSettle)
+		return fmt.Errorf("--reconcile-settle %s: want zero or more", cli.FormatDuration(o.reconcileSettle))
 	}
 	if o.reconcileMargin < 0 {
-		return fmt.Errorf("--reconcile-margin %s: want zero or more", o.reconcileMargin)
+		return fmt.Errorf("--reconcile-margin %s: want zero or more", cli.FormatDuration(o.reconcileMargin))
 	}
 	if o.checkpoint != "" {
 		return errors.New("--reconcile counts the whole window in one run: it does not combine with --checkpoint")

@@ -349,7 +349,7 @@ func TestBackfillReconcileFlags(t *testing.T) {
 		{"negative settle", []string{"--reconcile", "file:/tmp/x", "--reconcile-settle", "-1m"}, nil, "--reconcile-settle"},
 		{"negative margin", []string{"--reconcile", "file:/tmp/x", "--reconcile-margin", "-1h"}, nil, "--reconcile-margin"},
 		{"settle from the environment", nil, map[string]string{"SESSIONWATCH_RECONCILE": "file:/tmp/x", "SESSIONWATCH_RECONCILE_SETTLE": "-1m"},
-			"--reconcile-settle -1m0s"},
+			"--reconcile-settle -1m"},
 		{"checkpoint", []string{"--reconcile", "file:/tmp/x", "--checkpoint", "/tmp/cp.json"}, nil, "does not combine with --checkpoint"},
 		{"stdout sink", []string{"--reconcile", "file:/tmp/x", "--sink", "stdout"}, nil, "cannot share it with --sink stdout"},
 		{"findings source", []string{"--reconcile", "file:/tmp/x", "--source", "findings:/tmp/f.jsonl", "--report", "/tmp/r.html"}, nil,

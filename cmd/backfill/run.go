@@ -63,6 +63,10 @@ const viewTable = "table"
 // to a hundred MB or more).
 const defaultCacheEntries = 512
 
+// cloudTrailLaunch is the day CloudTrail began recording: no window needs
+// to start before it, and one that does is a typo (99999d for 9999d).
+var cloudTrailLaunch = time.Date(2013, 11, 13, 0, 0, 0, 0, time.UTC)
+
 // orgAccounts as --accounts reads every active account of the organization.
 const orgAccounts = "org"
 
@@ -214,6 +218,10 @@ func parseOptions(args []string, e env) (options, error) {
 	if o.since, err = cli.ParseTime(*since, now); err != nil {
 		return o, fmt.Errorf("--since: %w", err)
 	}
+	if o.since.Before(cloudTrailLaunch) {
+		return o, fmt.Errorf("--since %s: starts %s, before CloudTrail's first record (%s)", *since,
+			o.since.Format(time.DateOnly), cloudTrailLaunch.Format(time.DateOnly))
+	}
 	o.until = now
 	if *until != "" {
 		if o.until, err = cli.ParseTime(*until, now); err != nil {
@@ -226,8 +234,8 @@ func parseOptions(args []string, e env) (options, error) {
 	if o.strategies, err = sessions.ParseStrategies(*match); err != nil {
 		return o, fmt.Errorf("--match: %w", err)
 	}
-	if o.logLevel, err = zerolog.ParseLevel(*logLevel); err != nil {
-		return o, fmt.Errorf("--log-level: %w", err)
+	if o.logLevel, err = cli.LogLevel(*logLevel); err != nil {
+		return o, err
 	}
 	if o.failOn, err = classify.ParseSeverity(*failOn); err != nil {
 		return o, fmt.Errorf("--fail-on: %w", err)
@@ -280,6 +288,12 @@ func parseOptions(args []string, e env) (options, error) {
 		return o, fmt.Errorf("--downloads %d: want at least 1", o.downloads)
 	}
 	o.sinks = sinkFlags.URIs()
+	if err := cli.CheckSinks(o.sinks); err != nil {
+		return o, err
+	}
+	if err := cli.CheckJudging(o.retention, o.skew, o.classification); err != nil {
+		return o, err
+	}
 	if o.reconcile != "" {
 		if err := o.reconcileOptions(set["sink"]); err != nil {
 			return o, err
@@ -365,6 +379,11 @@ func run(ctx context.Context, args []string, e env) int {
 			}
 		}
 	}
+	var usage usageError
+	if errors.As(err, &usage) {
+		fmt.Fprintf(e.stderr, "backfill: %v\n", usage.err)
+		return exitError
+	}
 	if err != nil {
 		log.Error().Err(err).Msg("backfill failed")
 		fmt.Fprintf(e.stderr, "backfill: %v\n", err)
@@ -392,6 +411,14 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
+// usageError is a configuration mistake found while setting up (a sink's
+// missing token, an unreadable AWS profile): one plain line, like a bad
+// flag, not a log line of a failed run.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
 // errAccountsFailed ends a run in which some accounts, regions or files
 // could not be read; the others were.
 var errAccountsFailed = errors.New("some accounts or files could not be read (see the summary)")
@@ -411,7 +438,7 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, nil, usageError{fmt.Errorf("load AWS configuration: %w", err)}
 	}
 
 	var cp *source.Checkpoint
@@ -457,7 +484,7 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 		sinkOpts := o.sinkOptions
 		sinkOpts.AWS, sinkOpts.Stdout, sinkOpts.LookupEnv, sinkOpts.Log = &awsCfg, e.stdout, e.lookupEnv, &log
 		if out, err = sink.OpenAll(ctx, o.sinks, sinkOpts); err != nil {
-			return nil, nil, err
+			return nil, nil, usageError{fmt.Errorf("--sink: %w", err)}
 		}
 	}
 

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -124,20 +125,55 @@ func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 	}
 }
 
+// TestBadFlagsExit2: every usage or configuration mistake is exit 2 and
+// one plain line on stderr naming the flag, before anything starts: the
+// AWS endpoints point at a closed port, so a streamer that started would
+// say something else.
 func TestBadFlagsExit2(t *testing.T) {
-	for _, args := range [][]string{
-		{"--table", "t"},
-		{"--queue-url", "q"},
-		{"--queue-url", "q", "--table", "t", "--visibility-timeout", "1500ms"},
-		{"--queue-url", "q", "--table", "t", "--orphan-grace", "5h"},
-		{"--queue-url", "q", "--table", "t", "--log-level", "loud"},
-		{"--queue-url", "q", "--table", "t", "--session-replica", "sometimes"},
-		{"--queue-url", "q", "--table", "t", "--replica-scan-segments", "0"},
-		{"--queue-url", "q", "--table", "t", "--session-stream", "sessions"},
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	base := []string{"--queue-url", "http://127.0.0.1:1/q", "--table", "t", "--metrics-addr", ""}
+	for _, tt := range []struct {
+		args []string
+		want string // the line's start, after "streamer: "
+	}{
+		{[]string{"--table", "t"}, "--queue-url is required"},
+		{[]string{"--queue-url", "q"}, "--table is required"},
+		{[]string{"--workers", "0"}, "--workers 0: want at least 1"},
+		{[]string{"--pollers", "0"}, "--pollers 0: want at least 1"},
+		{[]string{"--max-in-flight", "0"}, "--max-in-flight 0: want at least 1"},
+		{[]string{"--workers", "many"}, `--workers "many": not a number`},
+		{[]string{"--session-retention", "0"}, "--session-retention 0s: want more than 0"},
+		{[]string{"--clock-skew", "1h"}, "--clock-skew 1h: want 0 to 10m"},
+		{[]string{"--visibility-timeout", "1500ms"}, "--visibility-timeout 1.5s: want whole seconds from 1s to 12h"},
+		{[]string{"--orphan-grace", "5h"}, "--orphan-grace 5h: want 0 to 1h"},
+		{[]string{"--orphan-grace", "-1s"}, "--orphan-grace -1s: want 0 to 1h"},
+		{[]string{"--shutdown-timeout", "0"}, "--shutdown-timeout 0s: want more than 0"},
+		{[]string{"--log-level", "loud"}, `--log-level "loud": want debug, info, warn or error`},
+		{[]string{"--sink", "bogus:x"}, `--sink: unknown sink "bogus"`},
+		{[]string{"--sink", "hec:https://splunk.example:8088"}, "--sink: hec sink token"},
+		{[]string{"--source-identity-pattern", "("}, "--source-identity-pattern: SourceIdentity pattern: error parsing regexp"},
+		{[]string{"--event-names", ","}, "--event-names: want at least one name"},
+		{[]string{"--session-retention", "99999999d"}, `--session-retention: duration "99999999d": at most 106751d`},
+		{[]string{"--bogus"}, "--bogus: no such flag (see --help)"},
+		{[]string{"--session-replica", "sometimes"}, "--session-replica"},
+		{[]string{"--replica-scan-segments", "0"}, "--replica-scan-segments"},
+		{[]string{"--session-stream", "sessions"}, "--session-stream"},
 	} {
-		var out bytes.Buffer
-		if code := run(context.Background(), args, env{stdout: &out, stderr: &out, lookupEnv: noEnv}); code != exitUsage {
-			t.Errorf("%q: exit %d, want %d (%s)", args, code, exitUsage, out.String())
+		args := tt.args
+		if len(args) > 0 && args[0] != "--table" && args[0] != "--queue-url" {
+			args = append(slices.Clone(base), args...)
+		}
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), args, env{stdout: &stdout, stderr: &stderr, lookupEnv: noEnv})
+		lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+		if code != exitUsage || len(lines) != 1 || !strings.HasPrefix(lines[0], "streamer: "+tt.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit %d and one line starting %q", tt.args, code, stderr.String(), exitUsage, "streamer: "+tt.want)
+		}
+		if stdout.Len() > 0 {
+			t.Errorf("%q: wrote %q on stdout", tt.args, stdout.String())
 		}
 	}
 }

@@ -146,8 +146,8 @@ func parseOptions(args []string, e env) (options, error) {
 		return o, err
 	}
 	var err error
-	if o.logLevel, err = zerolog.ParseLevel(*logLevel); err != nil {
-		return o, fmt.Errorf("--log-level: %w", err)
+	if o.logLevel, err = cli.LogLevel(*logLevel); err != nil {
+		return o, err
 	}
 	// Under the Lambda runtime the event source mapping receives and
 	// deletes: no queue URL, and NewProcessor checks the rest.
@@ -172,8 +172,11 @@ func parseOptions(args []string, e env) (options, error) {
 			return o, fmt.Errorf("--verdict-log-id: %w", err)
 		}
 	}
-	if o.stream.ShutdownTimeout <= 0 {
-		return o, fmt.Errorf("--shutdown-timeout %v: want more than 0", o.stream.ShutdownTimeout)
+	if err := checkStreamFlags(o.stream); err != nil {
+		return o, err
+	}
+	if err := cli.CheckJudging(o.retention, o.skew, o.classification); err != nil {
+		return o, err
 	}
 	// The ops server needs a moment after the streamer: give it a tenth of
 	// the deadline, at most a second.
@@ -183,10 +186,12 @@ func parseOptions(args []string, e env) (options, error) {
 		return o, err
 	}
 	o.sinks = sinkFlags.URIs()
+	if err := cli.CheckSinks(o.sinks); err != nil {
+		return o, err
+	}
 	if o.sinkOptions, err = sinkFlags.Options(); err != nil {
 		return o, err
 	}
-	o.accounts = cli.CSV(*accounts)
 	o.eventNames = cli.CSV(*eventNames)
 	if len(o.eventNames) == 0 {
 		return o, errors.New("--event-names: want at least one name")
@@ -218,6 +223,30 @@ func defaultStreamerID(hostname func() (string, error)) string {
 // message, so an event that waits for the replica costs no SQS call.
 const defaultReplicaMaxWait = streamer.DefaultVisibilityTimeout / 2
 
+// checkStreamFlags checks the flags streamer.Config takes, naming the flag:
+// the package reads a zero as its default, the command line must not (a
+// --workers 0 is a mistake, not a wish for 32).
+func checkStreamFlags(c streamer.Config) error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"pollers", c.Pollers}, {"workers", c.Workers}, {"max-in-flight", c.MaxInFlight}} {
+		if f.v < 1 {
+			return fmt.Errorf("--%s %d: want at least 1", f.name, f.v)
+		}
+	}
+	if v := c.VisibilityTimeout; v < time.Second || v > streamer.MaxVisibilityTimeout || v%time.Second != 0 {
+		return fmt.Errorf("--visibility-timeout %s: want whole seconds from 1s to %s", cli.FormatDuration(v), cli.FormatDuration(streamer.MaxVisibilityTimeout))
+	}
+	if v := c.OrphanGrace; v < 0 || v > streamer.MaxOrphanGrace {
+		return fmt.Errorf("--orphan-grace %s: want 0 to %s", cli.FormatDuration(v), cli.FormatDuration(streamer.MaxOrphanGrace))
+	}
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("--shutdown-timeout %s: want more than 0", cli.FormatDuration(c.ShutdownTimeout))
+	}
+	return nil
+}
+
 func httpShutdownShare(total time.Duration) time.Duration { return min(total/10, time.Second) }
 
 func run(ctx context.Context, args []string, e env) int {
@@ -235,12 +264,25 @@ func run(ctx context.Context, args []string, e env) int {
 	} else {
 		err = stream(ctx, o, e, log)
 	}
+	var usage usageError
+	if errors.As(err, &usage) {
+		fmt.Fprintf(e.stderr, "streamer: %v\n", usage.err)
+		return exitUsage
+	}
 	if err != nil {
 		log.Error().Err(err).Msg("streamer failed")
 		return exitError
 	}
 	return exitOK
 }
+
+// usageError is a configuration mistake found while setting up (a sink's
+// missing token, an unreadable AWS profile): one plain line and exit 2,
+// like a bad flag, not a failure of a running streamer.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
 
 // pipeline is what both modes build from the options: the AWS clients, the
 // classifier over the cached session table, and one sink per --sink (the
@@ -265,23 +307,10 @@ func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger, obs
 	})
 	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient), config.WithLogger(cli.SDKLogger(log)))
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, usageError{fmt.Errorf("load AWS configuration: %w", err)}
 	}
-	p := &pipeline{queue: sqs.NewFromConfig(awsCfg), table: dynamodb.NewFromConfig(awsCfg), s3: s3.NewFromConfig(awsCfg)}
-	p.finder, err = sessions.Open(p.table, sessions.Config{
-		Store:   sessions.StoreConfig{Table: o.table},
-		Matcher: sessions.MatcherConfig{ClockSkew: o.skew},
-	})
-	if err != nil {
-		return nil, err
-	}
-	if p.sessions, err = openSessions(ctx, o, p.table, p.finder, log); err != nil {
-		return nil, err
-	}
-	classifier, err := classify.New(p.sessions.Finder, classify.Config{Pattern: o.classification.Pattern, Retention: o.retention, ClockSkew: o.skew})
-	if err != nil {
-		return nil, err
-	}
+	// Sinks first: a missing token or key is a usage error, found before
+	// the replica reads the table.
 	sinkOpts := o.sinkOptions
 	sinkOpts.AWS, sinkOpts.Stdout, sinkOpts.LookupEnv, sinkOpts.Log = &awsCfg, e.stdout, e.lookupEnv, &log
 	if obs != nil {
@@ -292,9 +321,27 @@ func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger, obs
 		s, err := sink.Open(uri, sinkOpts)
 		if err != nil {
 			closeSinks(outs)
-			return nil, fmt.Errorf("--sink: %w", err)
+			return nil, usageError{fmt.Errorf("--sink: %w", err)}
 		}
 		outs = append(outs, s)
+	}
+	p := &pipeline{queue: sqs.NewFromConfig(awsCfg), table: dynamodb.NewFromConfig(awsCfg), s3: s3.NewFromConfig(awsCfg)}
+	p.finder, err = sessions.Open(p.table, sessions.Config{
+		Store:   sessions.StoreConfig{Table: o.table},
+		Matcher: sessions.MatcherConfig{ClockSkew: o.skew},
+	})
+	if err != nil {
+		closeSinks(outs)
+		return nil, err
+	}
+	if p.sessions, err = openSessions(ctx, o, p.table, p.finder, log); err != nil {
+		closeSinks(outs)
+		return nil, err
+	}
+	classifier, err := classify.New(p.sessions.Finder, classify.Config{Pattern: o.classification.Pattern, Retention: o.retention, ClockSkew: o.skew})
+	if err != nil {
+		closeSinks(outs)
+		return nil, err
 	}
 	p.deps = streamer.Deps{
 		Objects: p.s3,

@@ -28,10 +28,19 @@ func TestParseDuration(t *testing.T) {
 }
 
 func TestFormatDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{90 * day: "90d", 36 * time.Hour: "1d12h0m0s", time.Minute: "1m0s"} {
-		if got := FormatDuration(d); got != want {
+	for d, want := range map[time.Duration]string{90 * day: "90d", 36 * time.Hour: "1d12h", time.Minute: "1m",
+		time.Hour: "1h", 150 * time.Second: "2m30s", 1500 * time.Millisecond: "1.5s", 0: "0s", -time.Second: "-1s",
+		day + 90*time.Second: "1d1m30s", 250 * time.Millisecond: "250ms"} {
+		got := FormatDuration(d)
+		if got != want {
 			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
 		}
+		if back, err := ParseDuration(got); d >= 0 && (err != nil || back != d) {
+			t.Errorf("ParseDuration(FormatDuration(%v)) = %v, %v", d, back, err)
+		}
+	}
+	if _, err := ParseDuration("106752d"); err == nil || !strings.Contains(err.Error(), "at most 106751d") {
+		t.Errorf("ParseDuration past the limit: %v, want it named", err)
 	}
 }
 

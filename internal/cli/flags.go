@@ -7,6 +7,12 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sessionwatch/sessionwatch/pkg/classify"
+	"github.com/sessionwatch/sessionwatch/pkg/sink"
 )
 
 // EnvPrefix starts the environment variable of every flag.
@@ -64,8 +70,48 @@ func Parse(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool
 			fmt.Fprintf(out, "Usage of %s:\n", fs.Name())
 			fs.PrintDefaults()
 		}
+		return err
+	}
+	return flagError(err)
+}
+
+// flagError restates the flag package's errors with the flag as it is
+// written on the command line ("-workers" becomes "--workers").
+func flagError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return fmt.Errorf("--%s: no such flag (see --help)", strings.TrimPrefix(name, "-"))
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return fmt.Errorf("--%s: needs a value", strings.TrimPrefix(name, "-"))
+	}
+	// invalid value "x" for flag -workers: parse error
+	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+		if value, rest, ok := strings.Cut(rest, " for flag -"); ok {
+			name, why, _ := strings.Cut(rest, ": ")
+			if why == "parse error" {
+				why = "not a number"
+			}
+			if strings.Contains(why, value) {
+				return fmt.Errorf("--%s: %s", name, why) // the value is quoted already
+			}
+			return fmt.Errorf("--%s %s: %s", name, value, why)
+		}
 	}
 	return err
+}
+
+// LogLevel reads --log-level.
+func LogLevel(s string) (zerolog.Level, error) {
+	switch l, err := zerolog.ParseLevel(strings.TrimSpace(s)); {
+	case err == nil && l >= zerolog.DebugLevel && l <= zerolog.ErrorLevel:
+		return l, nil
+	default:
+		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
 }
 
 // List is a repeatable string flag. Values from the command line replace
@@ -122,4 +168,30 @@ func AddClassificationFlags(fs *flag.FlagSet) *Classification {
 	fs.StringVar(&c.Pattern, "source-identity-pattern", "", "SourceIdentity pattern with named groups user, marker, request_id (default: Sentinel's)")
 	fs.BoolVar(&c.IncludeServiceCallers, "include-service-callers", false, "also classify AssumeRole calls made by AWS services (Lambda, ECS, EMR)")
 	return c
+}
+
+// CheckJudging checks the flags that decide verdicts, which both commands
+// share, naming the flag at fault: a bad value is a usage error before
+// anything starts, not a failure of the classifier once running.
+func CheckJudging(retention, clockSkew time.Duration, c Classification) error {
+	if retention <= 0 {
+		return fmt.Errorf("--session-retention %s: want more than 0", FormatDuration(retention))
+	}
+	if clockSkew < 0 || clockSkew > classify.MaxClockSkew {
+		return fmt.Errorf("--clock-skew %s: want 0 to %s", FormatDuration(clockSkew), FormatDuration(classify.MaxClockSkew))
+	}
+	if _, err := classify.NewParser(c.Pattern); err != nil {
+		return fmt.Errorf("--source-identity-pattern: %w", err)
+	}
+	return nil
+}
+
+// CheckSinks checks each --sink URI's form.
+func CheckSinks(uris []string) error {
+	for _, uri := range uris {
+		if err := sink.CheckURI(uri); err != nil {
+			return fmt.Errorf("--sink: %w", err)
+		}
+	}
+	return nil
 }

@@ -195,3 +195,25 @@ func TestOpen(t *testing.T) {
 		t.Errorf("unknown sink error %v", err)
 	}
 }
+
+// TestCheckURIAgreesWithOpen: every URI CheckURI refuses, Open refuses too,
+// and the forms it accepts are the documented ones.
+func TestCheckURIAgreesWithOpen(t *testing.T) {
+	for uri, ok := range map[string]bool{
+		"stdout": true, "-": true, "file:/tmp/x.jsonl": true, "ocsf+file:/tmp/x": true, "securityhub": true,
+		"sqs:https://sqs.us-east-1.amazonaws.com/1/q": true, "sns:arn:aws:sns:us-east-1:1:t": true,
+		"eventbridge:default": true, "webhook:https://siem.example/in": true, "hec:https://splunk.example:8088": true,
+		"kafka:x": false, "file:": false, "sqs:": false, "sns:topic": false, "webhook:ftp://x": false,
+		"hec:": false, "xml+stdout": false, "bogus": false,
+	} {
+		err := CheckURI(uri)
+		if (err == nil) != ok {
+			t.Errorf("CheckURI(%q) = %v, want ok %v", uri, err, ok)
+		}
+		if !ok {
+			if _, oerr := Open(uri); oerr == nil {
+				t.Errorf("Open(%q) accepted what CheckURI refused", uri)
+			}
+		}
+	}
+}

@@ -85,6 +85,41 @@ func (l *awsLoader) get(ctx context.Context) (aws.Config, error) {
 	return *l.cfg, nil
 }
 
+// CheckURI checks a sink URI's form (see URIHelp) without opening
+// anything or reading secrets, so that a command can refuse a bad --sink
+// before it starts.
+func CheckURI(uri string) error {
+	if uri == "" || uri == "-" {
+		return nil
+	}
+	_, kind, target, err := splitURI(uri, FormatNative)
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", kindOnly(uri), err)
+	}
+	switch kind {
+	case "stdout", "securityhub":
+		return nil
+	case "file":
+		if target == "" {
+			return fmt.Errorf("sink %q: empty path", uri)
+		}
+	case "sqs", "eventbridge":
+		if target == "" {
+			return fmt.Errorf("sink %q: missing target (%s)", uri, URIHelp)
+		}
+	case "sns":
+		if !strings.HasPrefix(target, "arn:") {
+			return fmt.Errorf("sns sink: want a topic ARN, got %q", target)
+		}
+	case "webhook", "hec":
+		_, err := parseEndpoint(kind, target)
+		return err
+	default:
+		return fmt.Errorf("%w %q (want %s)", ErrUnknownSink, kindOnly(uri), URIHelp)
+	}
+	return nil
+}
+
 // splitURI reads "[FORMAT+]KIND[:TARGET]".
 func splitURI(uri string, def Format) (format Format, kind, target string, err error) {
 	format = def
