@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/verdictlog"
 )
 
@@ -158,6 +159,26 @@ func TestSilenceOptions(t *testing.T) {
 	for _, args := range [][]string{{"--expect-regions", "us-east-1,mars"}, {"--silence-after", "10s"}} {
 		if _, err := parseOptions(append([]string{"--queue-url", "q", "--table", "t"}, args...), env{stderr: &bytes.Buffer{}, lookupEnv: noEnv}); err == nil {
 			t.Errorf("%q: no error", args)
+		}
+	}
+}
+
+func TestPipelineEventsOnByDefault(t *testing.T) {
+	all := strings.Join(append(cloudtrail.DefaultEventNames(), cloudtrail.PipelineEventNames()...), ",")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, all},
+		{[]string{"--pipeline-events=false"}, strings.Join(cloudtrail.DefaultEventNames(), ",")},
+		{[]string{"--event-names", "AssumeRole,DisableRule"}, "AssumeRole,DisableRule,DeleteRule,PutRule,PutTargets,RemoveTargets,SetQueueAttributes"},
+	} {
+		o, err := parseOptions(append([]string{"--queue-url", "q", "--table", "t"}, tc.args...), env{stderr: &bytes.Buffer{}, lookupEnv: noEnv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(o.classified(), ","); got != tc.want {
+			t.Errorf("%q: classified %s, want %s", tc.args, got, tc.want)
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +57,8 @@ type liveOptions struct {
 	sinks    []sink.Sink
 	log      io.Writer // also gets the streamer's log lines
 	vlog     VerdictLog
+	// eventNames are classified (cloudtrail.DefaultEventNames when empty).
+	eventNames []string
 }
 
 func startLive(t *testing.T, q *sqstest.Queue, o liveOptions) *live {
@@ -91,7 +95,7 @@ func startLive(t *testing.T, q *sqstest.Queue, o liveOptions) *live {
 	}
 	s, err := New(cfg, Deps{
 		Queue: q.Client, Objects: o.objects,
-		Decoder:    cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts}),
+		Decoder:    cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.eventNames}),
 		Classifier: cls, Sinks: o.sinks, Metrics: m, Log: logger, VerdictLog: o.vlog,
 	})
 	if err != nil {
@@ -747,4 +751,55 @@ func TestLiveVerdictLogHoldsExactlyTheDeleted(t *testing.T) {
 	t.Logf("%d messages, %d events logged in %v objects, %v gzip bytes (%.1f bytes per event)", len(msgs), len(logged),
 		m["sessionwatch_streamer_verdict_log_objects_total"], m["sessionwatch_streamer_verdict_log_bytes_total"],
 		m["sessionwatch_streamer_verdict_log_bytes_total"]/m["sessionwatch_streamer_verdict_log_entries_total"])
+}
+
+// TestLiveDisableRuleIsOnePipelineTamperedFinding: a DisableRule of the
+// streamer's rule (a public CloudTrail record) through local SQS in its
+// aws.events envelope gives exactly one pipeline_tampered finding; the
+// same record in an aws.sts envelope is rejected.
+func TestLiveDisableRuleIsOnePipelineTamperedFinding(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "cloudtrail-public", "pipeline_records.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var disable string
+	for line := range strings.Lines(string(raw)) {
+		if strings.Contains(line, `"eventName":"DisableRule"`) {
+			disable = strings.TrimSpace(line)
+		}
+	}
+	if disable == "" {
+		t.Fatal("no DisableRule record in pipeline_records.jsonl")
+	}
+	envelope := func(id, source string) []byte {
+		return []byte(`{"version":"0","id":"` + id + `","detail-type":"AWS API Call via CloudTrail","source":"` + source +
+			`","account":"123456789012","time":"2015-11-18T00:11:28Z","region":"us-east-1","resources":[],"detail":` + disable + `}`)
+	}
+	dyn := testenv.DynamoClient(t)
+	c := genCorpus(t, 15, 10)
+	table := sessionTable(t, dyn, c)
+	q := sqstest.CreateTestQueue(t, sqstest.Client(t), sqstest.Options{MaxReceiveCount: 100})
+	out := &memSink{name: "capture"}
+	names := append(cloudtrail.DefaultEventNames(), cloudtrail.PipelineEventNames()...)
+	l := startLive(t, q, liveOptions{cfg: Config{VisibilityTimeout: 30 * time.Second, ShutdownTimeout: 5 * time.Second},
+		table: table, dynamo: dyn, sinks: []sink.Sink{out}, eventNames: names})
+	if err := q.Send(context.Background(), [][]byte{envelope("p1", cloudtrail.EventsEnvelopeSource), envelope("p2", cloudtrail.EnvelopeSource)}); err != nil {
+		t.Fatal(err)
+	}
+	l.waitDone(t, time.Minute)
+	fs := out.findings()
+	if len(fs) != 1 {
+		t.Fatalf("%d findings, want one: %+v", len(fs), fs)
+	}
+	f := fs[0]
+	if f.Category != classify.PipelineTampered || f.Severity != "high" || f.Event.Name != "DisableRule" ||
+		f.Pipeline == nil || f.Pipeline.Rule != "sessionwatch-sts" || f.Pipeline.Service != cloudtrail.EventsEventSource {
+		t.Errorf("finding %+v (pipeline %+v)", f, f.Pipeline)
+	}
+	m := l.metrics(t)
+	if m[`sessionwatch_streamer_verdicts_total{verdict="pipeline_tampered"}`] != 1 || m["sessionwatch_streamer_rejected_total"] != 1 {
+		t.Errorf("pipeline_tampered verdicts %v, rejected %v; want 1 and 1 (the aws.sts envelope)",
+			m[`sessionwatch_streamer_verdicts_total{verdict="pipeline_tampered"}`], m["sessionwatch_streamer_rejected_total"])
+	}
+	t.Logf("finding %s: %s (%s)", f.FindingID, f.Reason, f.Severity)
 }
