@@ -109,8 +109,18 @@ func (m *tfDir) variables(over map[string]cty.Value) cty.Value {
 // and the few functions the checked expressions call. It fails on what
 // cannot be known without a plan (resource attributes, locals).
 func (m *tfDir) eval(expr hcl.Expression, over map[string]cty.Value) (cty.Value, error) {
+	return m.evalWith(expr, over, nil)
+}
+
+// evalWith is eval with more root names (local, aws_sqs_queue, ...) set to
+// stand-in values.
+func (m *tfDir) evalWith(expr hcl.Expression, over, roots map[string]cty.Value) (cty.Value, error) {
+	vars := map[string]cty.Value{"var": m.variables(over)}
+	for k, v := range roots {
+		vars[k] = v
+	}
 	ctx := &hcl.EvalContext{
-		Variables: map[string]cty.Value{"var": m.variables(over)},
+		Variables: vars,
 		Functions: map[string]function.Function{
 			"contains": stdlib.ContainsFunc, "length": stdlib.LengthFunc, "jsonencode": stdlib.JSONEncodeFunc,
 		},
