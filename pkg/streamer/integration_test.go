@@ -554,23 +554,9 @@ func TestLiveS3Notifications(t *testing.T) {
 	table := sessionTable(t, dyn, c)
 	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 1000})
 
-	// An in-process S3 (gofakes3); only this test setup points the SDK at
-	// it, with path-style addressing.
-	fake := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-	t.Cleanup(fake.Close)
-	awsCfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		o.BaseEndpoint = aws.String(fake.URL)
-		o.UsePathStyle = true
-	})
 	ctx := context.Background()
 	bucket := corpus.ArchiveBucket
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
+	s3c := fakeS3(t, bucket)
 	var keys []string
 	for _, f := range corpus.Archive(c, 25) {
 		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(f.Key), Body: strings.NewReader(string(f.Body))}); err != nil {
@@ -691,17 +677,49 @@ func stopLine(t *testing.T, log string) map[string]any {
 	return nil
 }
 
+// fakeS3 is an in-process S3 (gofakes3) holding bucket, and a real SDK
+// client pointed at it (path-style addressing); only tests point the SDK
+// at it.
+func fakeS3(t *testing.T, bucket string) *s3.Client {
+	t.Helper()
+	fake := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	t.Cleanup(fake.Close)
+	awsCfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(fake.URL)
+		o.UsePathStyle = true
+	})
+	if _, err := s3c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	return s3c
+}
+
 // TestLiveVerdictLogHoldsExactlyTheDeleted: a corpus through local SQS
-// with a file: verdict log; the log holds every classified event (tracked
-// included) once per delete, with the finding_id the sink got, and nothing
-// for the out-of-scope events.
+// with a verdict log (file:, and s3:// on gofakes3 through the SDK); the
+// log holds every classified event (tracked included) once per delete,
+// with the finding_id the sink got, and nothing for the out-of-scope
+// events.
 func TestLiveVerdictLogHoldsExactlyTheDeleted(t *testing.T) {
+	for _, dest := range []string{"file", "s3"} {
+		t.Run(dest, func(t *testing.T) { testLiveVerdictLog(t, dest) })
+	}
+}
+
+func testLiveVerdictLog(t *testing.T, dest string) {
 	dyn := testenv.DynamoClient(t)
 	c := genCorpus(t, 14, 300)
 	table := sessionTable(t, dyn, c)
 	q := sqstest.CreateTestQueue(t, sqstest.Client(t), sqstest.Options{MaxReceiveCount: 100})
-	dir := t.TempDir()
-	w, err := verdictlog.OpenWriter(context.Background(), "file:"+dir, verdictlog.WriterOptions{StreamerID: "live-test"})
+	uri := "file:" + t.TempDir()
+	var s3c *s3.Client
+	if dest == "s3" {
+		uri, s3c = "s3://verdicts/sessionwatch/prod", fakeS3(t, "verdicts")
+	}
+	w, err := verdictlog.OpenWriter(context.Background(), uri, verdictlog.WriterOptions{StreamerID: "live-test", S3: s3c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -721,7 +739,11 @@ func TestLiveVerdictLogHoldsExactlyTheDeleted(t *testing.T) {
 	}
 	oldest, _ := c.Span()
 	logged := map[string][]verdictlog.Entry{}
-	if err := verdictlog.Read(context.Background(), "file:"+dir, oldest, time.Now(), verdictlog.ReaderOptions{}, func(e verdictlog.Entry) error {
+	var opts verdictlog.ReaderOptions
+	if s3c != nil {
+		opts.S3 = s3c
+	}
+	if err := verdictlog.Read(context.Background(), uri, oldest, time.Now(), opts, func(e verdictlog.Entry) error {
 		logged[e.EventID] = append(logged[e.EventID], e)
 		return nil
 	}); err != nil {
