@@ -131,8 +131,12 @@ resource "aws_cloudwatch_event_rule" "pipeline" {
 
 locals {
   # Both rules' names, known before either exists (the pattern cannot refer
-  # to its own rule).
-  pipeline_rule_names = ["${var.name_prefix}-sts-assume-role", "${var.name_prefix}-pipeline-changes"]
+  # to its own rule), and those of the forwarders (modules/forwarder with
+  # the same name_prefix), whose changes they forward here.
+  pipeline_rule_names = [
+    "${var.name_prefix}-sts-assume-role", "${var.name_prefix}-pipeline-changes",
+    "${var.name_prefix}-sts-forward", "${var.name_prefix}-pipeline-forward",
+  ]
 }
 
 resource "aws_cloudwatch_event_target" "pipeline" {

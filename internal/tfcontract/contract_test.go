@@ -66,6 +66,7 @@ func contractChecks(t *testing.T) []contractCheck {
 			"s3.ListObjectsV2": "pkg/verdictlog's reader (backfill --reconcile); the streamer only writes the verdict log",
 		}), broken: "lacks sqs:DeleteMessage"},
 		{name: "pipeline rule sends the pipeline's own changes to the queue", dir: ".", check: checkPipelineRule, broken: "SetQueueAttributes"},
+		{name: "forwarder sends changes to its own rules home", dir: "modules/forwarder", check: checkForwarderPipelineRule, broken: "0 blocks resource"},
 		{name: "alarms watch silence and the rules' failed invocations", dir: ".", check: checkCoverageAlarms, broken: `namespace "sessionwatch-metrics"`},
 		{name: "streamer role grants nothing the code does not call", dir: ".", check: checkRoleMinimal("streamer", streamerCalls, map[string]string{
 			"kms:Decrypt": "receiving from a queue encrypted with a customer-managed KMS key",

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -94,11 +95,18 @@ func checkPipelineRule(m *tfDir) error {
 		}
 	}
 
-	// Scoped to the module's own rules (by name, and by rule for the
-	// target calls) and queues.
+	// Scoped to the module's own rules and its forwarders' (by name, and by
+	// rule for the target calls) and queues.
 	ruleNames, err := m.ruleNames()
 	if err != nil {
 		errs = append(errs, err)
+	}
+	if fwd, err := parseDir(filepath.Join(m.dir, "modules", "forwarder")); err != nil {
+		errs = append(errs, err)
+	} else if names, err := fwd.ruleNames(); err != nil {
+		errs = append(errs, err)
+	} else {
+		ruleNames = append(ruleNames, names...)
 	}
 	scope := map[string][]string{}
 	for _, o := range p.Detail.Or {
@@ -135,7 +143,7 @@ func checkPipelineRule(m *tfDir) error {
 	dec := cloudtrail.NewDecoder(cloudtrail.Config{EventNames: append(cloudtrail.DefaultEventNames(), cloudtrail.PipelineEventNames()...)})
 	for _, n := range p.Detail.EventName {
 		src, env := cloudtrail.EventsEventSource, cloudtrail.EventsEnvelopeSource
-		params := `{"name":"` + ruleNames[0] + `"}`
+		params := `{"name":"rule"}`
 		if n == "SetQueueAttributes" {
 			src, env = cloudtrail.SQSEventSource, cloudtrail.SQSEnvelopeSource
 			params = `{"queueUrl":"` + queueURLStandIn + `","attributes":{"Policy":"{}"}}`
@@ -146,6 +154,68 @@ func checkPipelineRule(m *tfDir) error {
 			cloudtrail.EnvelopeDetailType, env, src, n, params)
 		if msg, err := dec.DecodeMessage([]byte(body)); err != nil || msg.Event == nil || msg.Event.Pipeline == nil {
 			errs = append(errs, fmt.Errorf("pipeline rule: the decoder does not classify a %s event the rule forwards: %v", n, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkForwarderPipelineRule: a forwarder also sends changes to its own
+// rules home (EventBridge calls only: it has no queue), with its role.
+func checkForwarderPipelineRule(m *tfDir) error {
+	r, err := m.block("resource", "aws_cloudwatch_event_rule", "pipeline")
+	if err != nil {
+		return err
+	}
+	names, err := m.localValue("rule_names")
+	if err != nil {
+		return err
+	}
+	a, err := attr(r, "event_pattern")
+	if err != nil {
+		return err
+	}
+	v, err := m.evalWith(a.Expr, nil, map[string]cty.Value{"local": cty.ObjectVal(map[string]cty.Value{"rule_names": names})})
+	if err != nil {
+		return err
+	}
+	var p pipelinePattern
+	if err := decodeJSONString(v, &p); err != nil {
+		return err
+	}
+	var wantNames []string
+	for _, n := range cloudtrail.PipelineEventNames() {
+		if n != "SetQueueAttributes" {
+			wantNames = append(wantNames, n)
+		}
+	}
+	var errs []error
+	if !slices.Equal(p.Source, []string{cloudtrail.EventsEnvelopeSource}) || !slices.Equal(p.Detail.EventSource, []string{cloudtrail.EventsEventSource}) ||
+		!slices.Equal(sorted(p.Detail.EventName), sorted(wantNames)) {
+		errs = append(errs, fmt.Errorf("forwarder pipeline rule: source %q eventSource %q eventName %q, want %s, %s and %q",
+			p.Source, p.Detail.EventSource, p.Detail.EventName, cloudtrail.EventsEnvelopeSource, cloudtrail.EventsEventSource, wantNames))
+	}
+	ruleNames, err := m.ruleNames()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	scope := map[string][]string{}
+	for _, o := range p.Detail.Or {
+		for k, vs := range o.RequestParameters {
+			scope[k] = append(scope[k], vs...)
+		}
+	}
+	for _, param := range []string{"name", "rule"} {
+		if !slices.Equal(sorted(scope[param]), sorted(ruleNames)) {
+			errs = append(errs, fmt.Errorf("forwarder pipeline rule: requestParameters.%s %q, want its own rules %q", param, scope[param], ruleNames))
+		}
+	}
+	target, err := m.block("resource", "aws_cloudwatch_event_target", "pipeline")
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for attrName, want := range map[string]string{"arn": "var.target_event_bus_arn", "role_arn": "aws_iam_role.forward.arn"} {
+		if a, err := attr(target, attrName); err != nil || traversal(a.Expr) != want {
+			errs = append(errs, fmt.Errorf("forwarder pipeline target: %s is not %s (%v)", attrName, want, err))
 		}
 	}
 	return errors.Join(errs...)

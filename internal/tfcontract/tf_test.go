@@ -27,23 +27,32 @@ type tfDir struct {
 // loadDir parses every .tf file of dir (not of its subdirectories).
 func loadDir(t *testing.T, dir string) *tfDir {
 	t.Helper()
+	m, err := parseDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// parseDir is loadDir for a check that reads another module.
+func parseDir(dir string) (*tfDir, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.tf"))
 	if err != nil || len(paths) == 0 {
-		t.Fatalf("no .tf files in %s (%v)", dir, err)
+		return nil, fmt.Errorf("no .tf files in %s (%v)", dir, err)
 	}
 	m := &tfDir{dir: dir}
 	for _, p := range paths {
 		src, err := os.ReadFile(p)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		f, diags := hclsyntax.ParseConfig(src, p, hcl.InitialPos)
 		if diags.HasErrors() {
-			t.Fatalf("parse %s: %v", p, diags)
+			return nil, fmt.Errorf("parse %s: %v", p, diags)
 		}
 		m.files = append(m.files, f)
 	}
-	return m
+	return m, nil
 }
 
 // blocks returns the top-level blocks of a type whose labels start with
