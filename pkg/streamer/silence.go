@@ -32,9 +32,6 @@ var (
 	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
 )
 
-// ValidRegion reports whether s looks like an AWS region name.
-func ValidRegion(s string) bool { return regionPattern.MatchString(s) }
-
 type pair struct{ account, region string }
 
 // silence follows, per account and region, the time of the last event seen,
