@@ -182,3 +182,18 @@ func TestPipelineEventsOnByDefault(t *testing.T) {
 		}
 	}
 }
+
+// The values terraform/main.tf sets by default parse.
+func TestTerraformDefaultsParse(t *testing.T) {
+	vars := map[string]string{"SESSIONWATCH_QUEUE_URL": "q", "SESSIONWATCH_TABLE": "t", "SESSIONWATCH_ACCOUNTS": "",
+		"SESSIONWATCH_PIPELINE_EVENTS": "true", "SESSIONWATCH_SILENCE_AFTER": "21600s", "SESSIONWATCH_EXPECT_REGIONS": "",
+		"SESSIONWATCH_VERDICT_LOG": "s3://verdicts/sessionwatch"}
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	o, err := parseOptions(nil, env{stderr: &bytes.Buffer{}, lookupEnv: lookup, hostname: func() (string, error) { return "ip-10-0-1-23.ec2.internal", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.pipelineEvents || o.stream.SilenceAfter != 6*time.Hour || len(o.stream.ExpectRegions) != 0 || o.verdictLog != "s3://verdicts/sessionwatch" || o.verdictLogID != "ip-10-0-1-23.ec2.internal" {
+		t.Errorf("options %+v", o)
+	}
+}
