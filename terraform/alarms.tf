@@ -40,7 +40,11 @@ resource "aws_cloudwatch_metric_alarm" "oldest_message" {
 # metric SilentRegions, dimension QueueName): CloudWatch Logs extracts it
 # from the log group, with no agent and no cloudwatch:PutMetricData grant.
 # Missing data is breaching: a streamer that writes no log line sees
-# nothing either.
+# nothing either. Replicas share the queue, so each sees part of the
+# traffic and may count a quiet pair as silent that another replica saw:
+# the alarm takes the Minimum over them (every replica counts a silent
+# pair). In Prometheus the exact per-pair answer is
+# time() - max by (account, region) (sessionwatch_streamer_last_event_timestamp_seconds).
 resource "aws_cloudwatch_metric_alarm" "silent_regions" {
   count               = var.mode == "lambda" ? 0 : 1 # a Lambda streamer keeps no silence state
   alarm_name          = "${var.name_prefix}-silent-regions"
@@ -48,7 +52,7 @@ resource "aws_cloudwatch_metric_alarm" "silent_regions" {
   namespace           = "sessionwatch"
   metric_name         = "SilentRegions"
   dimensions          = { QueueName = aws_sqs_queue.events.name }
-  statistic           = "Maximum"
+  statistic           = "Minimum"
   period              = 300
   evaluation_periods  = 1
   comparison_operator = "GreaterThanThreshold"

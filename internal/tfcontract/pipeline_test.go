@@ -232,6 +232,8 @@ func checkCoverageAlarms(m *tfDir) error {
 	}
 	for _, f := range []struct{ attr, want string }{
 		{"namespace", streamer.EMFNamespace}, {"metric_name", "SilentRegions"}, {"treat_missing_data", "breaching"},
+		// Replicas each see part of the traffic: all must count a silence.
+		{"statistic", "Minimum"},
 	} {
 		if got, err := literalString(silent, f.attr); got != f.want {
 			errs = append(errs, fmt.Errorf("silent_regions alarm: %s %q (%v), want %q (the streamer's embedded metric)", f.attr, got, err, f.want))
