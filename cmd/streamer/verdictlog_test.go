@@ -197,3 +197,33 @@ func TestTerraformDefaultsParse(t *testing.T) {
 		t.Errorf("options %+v", o)
 	}
 }
+
+// The running binary logs the silence metric as a CloudWatch embedded
+// metric format line at once, with its queue's name as the dimension.
+func TestSilenceMetricLoggedAtStart(t *testing.T) {
+	_, table, q := setup(t, 19, 20)
+	p := startProcess(t, table, append([]string{"--queue-url", q.URL, "--sink", "file:" + filepath.Join(t.TempDir(), "f.jsonl")}, processArgs...)...)
+	var line string
+	eventually(t, 15*time.Second, "the silence metric line", func() bool {
+		for l := range strings.Lines(p.stderr.String()) {
+			if strings.Contains(l, `"message":"silence metric"`) {
+				line = l
+				return true
+			}
+		}
+		return false
+	})
+	var rec struct {
+		AWS struct {
+			CloudWatchMetrics []struct{ Namespace string } `json:"CloudWatchMetrics"`
+		} `json:"_aws"`
+		QueueName     string
+		SilentRegions *int
+	}
+	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.AWS.CloudWatchMetrics) != 1 || rec.AWS.CloudWatchMetrics[0].Namespace != "sessionwatch" || rec.QueueName != q.Name || rec.SilentRegions == nil {
+		t.Errorf("EMF line %s: want namespace sessionwatch, QueueName %s, SilentRegions", line, q.Name)
+	}
+}

@@ -166,8 +166,10 @@ func (s *silence) emitMetric(now time.Time, silent int) {
 	s.log.Info().RawJSON("_aws", []byte(aws)).Str("QueueName", s.queue).Int("SilentRegions", silent).Msg("silence metric")
 }
 
-// run checks every interval until ctx ends.
+// run checks at once (the metric has a first datapoint) and then every
+// interval until ctx ends.
 func (s *silence) run(ctx context.Context, every time.Duration) {
+	s.check()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
