@@ -730,7 +730,13 @@ func testLiveVerdictLog(t *testing.T, dest string) {
 	if err := q.Send(context.Background(), msgs); err != nil {
 		t.Fatal(err)
 	}
+	// The emulator's queue depth can read 0 just after a send: wait for
+	// every delete.
+	eventually(t, 2*time.Minute, "every message deleted", func() bool {
+		return l.metrics(t)["sessionwatch_streamer_messages_deleted_total"] == float64(len(msgs))
+	})
 	l.waitDone(t, 2*time.Minute)
+	m := l.metrics(t)
 	l.stop(t)
 
 	findingIDs := map[string]string{}
@@ -769,7 +775,6 @@ func testLiveVerdictLog(t *testing.T, dest string) {
 			t.Errorf("out-of-scope event %s in the verdict log", ev.ID)
 		}
 	}
-	m := l.metrics(t)
 	t.Logf("%d messages, %d events logged in %v objects, %v gzip bytes (%.1f bytes per event)", len(msgs), len(logged),
 		m["sessionwatch_streamer_verdict_log_objects_total"], m["sessionwatch_streamer_verdict_log_bytes_total"],
 		m["sessionwatch_streamer_verdict_log_bytes_total"]/m["sessionwatch_streamer_verdict_log_entries_total"])
@@ -808,6 +813,11 @@ func TestLiveDisableRuleIsOnePipelineTamperedFinding(t *testing.T) {
 	if err := q.Send(context.Background(), [][]byte{envelope("p1", cloudtrail.EventsEnvelopeSource), envelope("p2", cloudtrail.EnvelopeSource)}); err != nil {
 		t.Fatal(err)
 	}
+	// The emulator's queue depth can read 0 just after a send: wait for
+	// the deletes.
+	eventually(t, time.Minute, "both messages deleted", func() bool {
+		return l.metrics(t)["sessionwatch_streamer_messages_deleted_total"] == 2
+	})
 	l.waitDone(t, time.Minute)
 	fs := out.findings()
 	if len(fs) != 1 {
