@@ -32,7 +32,10 @@ func TestKill9VerdictLogHoldsEveryDeleted(t *testing.T) {
 	deletedSeen := p.metric(t, "sessionwatch_streamer_messages_deleted_total")
 	p.signal(t, syscall.SIGKILL, 10*time.Second)
 
-	// What the dead streamer held comes back after its visibility timeout.
+	// What the dead streamer held comes back after its visibility timeout
+	// (5 s in processArgs, from its last extension); wait that long before
+	// trusting the emulator's approximate in-flight count.
+	time.Sleep(5*time.Second + 500*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
