@@ -87,6 +87,14 @@ data "aws_iam_policy_document" "streamer" {
     resources = local.table_resources
   }
   dynamic "statement" {
+    for_each = var.verdict_log == null ? [] : [local.verdict_log_prefix == "" ? "*" : "${local.verdict_log_prefix}/*"]
+    content {
+      sid       = "WriteVerdictLog"
+      actions   = ["s3:PutObject"]
+      resources = ["arn:${local.partition}:s3:::${local.verdict_log_bucket}/${statement.value}"]
+    }
+  }
+  dynamic "statement" {
     for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
     content {
       sid       = "DecryptQueue"

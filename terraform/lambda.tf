@@ -44,6 +44,13 @@ resource "aws_lambda_function" "streamer" {
     }
     # A held orphan is handed back and must not come back before its
     # grace has passed, or it would be held again (and count a receive).
+    # The event source mapping deletes the messages: no verdict log, and no
+    # long-lived process to report silence (the silent-regions alarm would
+    # stay in alarm).
+    precondition {
+      condition     = var.verdict_log == null
+      error_message = "verdict_log needs mode = \"ecs\": under Lambda the event source mapping deletes the messages."
+    }
     precondition {
       condition     = var.queue_visibility_timeout_seconds > var.lambda_timeout_seconds + var.orphan_grace_seconds
       error_message = "In lambda mode queue_visibility_timeout_seconds must exceed lambda_timeout_seconds plus orphan_grace_seconds."

@@ -11,14 +11,26 @@ locals {
 
   # The streamer's environment: one SESSIONWATCH_ variable per flag.
   streamer_environment = merge({
-    SESSIONWATCH_QUEUE_URL    = aws_sqs_queue.events.url
-    SESSIONWATCH_TABLE        = var.session_table_name
-    SESSIONWATCH_EVENT_NAMES  = join(",", var.event_names)
-    SESSIONWATCH_ACCOUNTS     = join(",", var.accounts)
-    SESSIONWATCH_SINK         = join(",", var.sinks)
-    SESSIONWATCH_ORPHAN_GRACE = "${var.orphan_grace_seconds}s"
-    SESSIONWATCH_LOG_LEVEL    = "info"
+    SESSIONWATCH_QUEUE_URL       = aws_sqs_queue.events.url
+    SESSIONWATCH_TABLE           = var.session_table_name
+    SESSIONWATCH_EVENT_NAMES     = join(",", var.event_names)
+    SESSIONWATCH_ACCOUNTS        = join(",", var.accounts)
+    SESSIONWATCH_SINK            = join(",", var.sinks)
+    SESSIONWATCH_ORPHAN_GRACE    = "${var.orphan_grace_seconds}s"
+    SESSIONWATCH_LOG_LEVEL       = "info"
+    SESSIONWATCH_PIPELINE_EVENTS = tostring(var.pipeline_events)
+    SESSIONWATCH_SILENCE_AFTER   = "${var.silence_after_seconds}s"
+    SESSIONWATCH_EXPECT_REGIONS  = join(",", var.expect_regions)
+    }, var.verdict_log == null ? {} : {
+    SESSIONWATCH_VERDICT_LOG = var.verdict_log
   }, var.extra_environment)
+
+  # The verdict log's bucket and key prefix (s3://BUCKET[/PREFIX]).
+  verdict_log_bucket = var.verdict_log == null ? null : regex("^s3://([^/]+)", var.verdict_log)[0]
+  verdict_log_prefix = var.verdict_log == null ? null : trimsuffix(trimprefix(trimprefix(var.verdict_log, "s3://${local.verdict_log_bucket}"), "/"), "/")
+
+  # The rules that may send to the queue.
+  rule_arns = concat([aws_cloudwatch_event_rule.sts.arn], aws_cloudwatch_event_rule.pipeline[*].arn)
 }
 
 # Poison messages (undecodable, or failing past max_receive_count) end here.
@@ -89,7 +101,61 @@ resource "aws_cloudwatch_event_target" "queue" {
   }
 }
 
-# Only the rule may send to the queue: anyone else with sqs:SendMessage
+# Changes to the pipeline itself (issue 14): disabling, deleting or
+# rewriting either rule or its targets, or changing the queues' attributes
+# (the queue policy among them), reach the streamer through this second rule
+# and are reported as pipeline_tampered findings. They are write management
+# events, which a rule sees when ENABLED. The pattern matches only this
+# module's rules and queues, so another team's DisableRule is no finding.
+resource "aws_cloudwatch_event_rule" "pipeline" {
+  count          = var.pipeline_events ? 1 : 0
+  name           = "${var.name_prefix}-pipeline-changes"
+  description    = "Changes to sessionwatch's own EventBridge rules and queues"
+  event_bus_name = "default"
+  state          = "ENABLED"
+  event_pattern = jsonencode({
+    source      = ["aws.events", "aws.sqs"]
+    detail-type = ["AWS API Call via CloudTrail"]
+    detail = {
+      eventSource = ["events.amazonaws.com", "sqs.amazonaws.com"]
+      eventName   = ["DeleteRule", "DisableRule", "PutRule", "PutTargets", "RemoveTargets", "SetQueueAttributes"]
+      "$or" = [
+        { requestParameters = { name = local.pipeline_rule_names } },
+        { requestParameters = { rule = local.pipeline_rule_names } },
+        { requestParameters = { queueUrl = [aws_sqs_queue.events.url, aws_sqs_queue.dlq.url] } },
+      ]
+    }
+  })
+  tags = var.tags
+}
+
+locals {
+  # Both rules' names, known before either exists (the pattern cannot refer
+  # to its own rule), and those of the forwarders (modules/forwarder with
+  # the same name_prefix), whose changes they forward here.
+  pipeline_rule_names = [
+    "${var.name_prefix}-sts-assume-role", "${var.name_prefix}-pipeline-changes",
+    "${var.name_prefix}-sts-forward", "${var.name_prefix}-pipeline-forward",
+  ]
+}
+
+resource "aws_cloudwatch_event_target" "pipeline" {
+  count          = var.pipeline_events ? 1 : 0
+  rule           = aws_cloudwatch_event_rule.pipeline[0].name
+  event_bus_name = "default"
+  target_id      = "sessionwatch-queue"
+  arn            = aws_sqs_queue.events.arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 86400
+    maximum_retry_attempts       = 185
+  }
+  dead_letter_config {
+    arn = aws_sqs_queue.dlq.arn
+  }
+}
+
+# Only the rules may send to the queue: anyone else with sqs:SendMessage
 # could forge or drown events.
 data "aws_iam_policy_document" "queue" {
   statement {
@@ -103,7 +169,7 @@ data "aws_iam_policy_document" "queue" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.sts.arn]
+      values   = local.rule_arns
     }
   }
   statement {
@@ -140,7 +206,7 @@ data "aws_iam_policy_document" "dlq" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.sts.arn]
+      values   = local.rule_arns
     }
   }
 }

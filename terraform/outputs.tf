@@ -18,6 +18,11 @@ output "rule_arn" {
   value       = aws_cloudwatch_event_rule.sts.arn
 }
 
+output "pipeline_rule_arn" {
+  description = "ARN of the EventBridge rule that sends changes to the pipeline to the queue, when pipeline_events is set."
+  value       = one(aws_cloudwatch_event_rule.pipeline[*].arn)
+}
+
 output "streamer_role_arn" {
   description = "Role of the streamer (ECS task role or Lambda execution role)."
   value       = aws_iam_role.streamer.arn

@@ -281,7 +281,7 @@ variable "log_retention_days" {
 }
 
 variable "alarm_actions" {
-  description = "SNS topic ARNs notified by the alarms (DLQ not empty, oldest message too old)."
+  description = "SNS topic ARNs notified by the alarms (DLQ not empty, oldest message too old, silent regions, failed rule invocations)."
   type        = list(string)
   default     = []
 }
@@ -290,6 +290,45 @@ variable "oldest_message_alarm_seconds" {
   description = "Alarm when the oldest message on the queue is older than this: the streamer is down or falling behind."
   type        = number
   default     = 900
+}
+
+variable "pipeline_events" {
+  description = "Add the second EventBridge rule, which sends changes to this module's rules and queues (DisableRule, DeleteRule, PutRule, PutTargets, RemoveTargets, SetQueueAttributes) to the streamer as pipeline_tampered findings (--pipeline-events)."
+  type        = bool
+  default     = true
+}
+
+variable "silence_after_seconds" {
+  description = "An expected account and region with no event for longer counts as silent (--silence-after); the silent-regions alarm fires on any."
+  type        = number
+  default     = 21600
+
+  validation {
+    condition     = var.silence_after_seconds >= 60
+    error_message = "silence_after_seconds must be at least 60."
+  }
+}
+
+variable "expect_regions" {
+  description = "Regions that must send events, in each of accounts (--expect-regions); every account and region seen is expected too. List the regions that always have AssumeRole traffic."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.expect_regions : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$", r))])
+    error_message = "expect_regions must be region names such as eu-west-1."
+  }
+}
+
+variable "verdict_log" {
+  description = "s3://BUCKET[/PREFIX] for the streamer's verdict log (--verdict-log), which backfill --reconcile reads; null: none. The streamer role gets s3:PutObject on PREFIX/*."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.verdict_log == null || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^/].*[^/])?/?$", var.verdict_log))
+    error_message = "verdict_log must be s3://BUCKET or s3://BUCKET/PREFIX."
+  }
 }
 
 variable "backfill_trusted_principal_arns" {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,6 +64,7 @@ type options struct {
 	logLevel       zerolog.Level
 	lambda         bool // started by the Lambda runtime
 	verdictLog     string
+	pipelineEvents bool // also classify cloudtrail.PipelineEventNames
 	verdictLogID   string
 }
 
@@ -97,6 +99,7 @@ func parseOptions(args []string, e env) (options, error) {
 		accounts   = fs.String("accounts", "", "comma-separated allowlist of account ids an event may come from (default: every account)")
 		eventNames = fs.String("event-names", strings.Join(cloudtrail.DefaultEventNames(), ","), "comma-separated STS event names to classify")
 		logLevel   = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		pipeline   = fs.Bool("pipeline-events", true, "also classify changes to the EventBridge rule and the queue ("+strings.Join(cloudtrail.PipelineEventNames(), ", ")+") as pipeline_tampered findings; they arrive only when the second EventBridge rule of the Terraform module sends them")
 		expect     = fs.String("expect-regions", "", "comma-separated regions that must send events (in each --accounts account, else each account seen); every account and region seen is expected too")
 	)
 	o.stream = streamer.Config{
@@ -196,6 +199,7 @@ func parseOptions(args []string, e env) (options, error) {
 	if len(o.eventNames) == 0 {
 		return o, errors.New("--event-names: want at least one name")
 	}
+	o.pipelineEvents = *pipeline
 	return o, nil
 }
 
@@ -245,6 +249,20 @@ func checkStreamFlags(c streamer.Config) error {
 		return fmt.Errorf("--shutdown-timeout %s: want more than 0", cli.FormatDuration(c.ShutdownTimeout))
 	}
 	return nil
+}
+
+// classified is every event name the decoder keeps: --event-names, and the
+// pipeline's own calls with --pipeline-events.
+func (o *options) classified() []string {
+	names := slices.Clone(o.eventNames)
+	if o.pipelineEvents {
+		for _, n := range cloudtrail.PipelineEventNames() {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	return names
 }
 
 func httpShutdownShare(total time.Duration) time.Duration { return min(total/10, time.Second) }
@@ -345,7 +363,7 @@ func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger, obs
 	}
 	p.deps = streamer.Deps{
 		Objects: p.s3,
-		Decoder: cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.eventNames,
+		Decoder: cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.classified(),
 			IncludeServiceCallers: o.classification.IncludeServiceCallers}),
 		Classifier: classifier,
 		Sinks:      outs,

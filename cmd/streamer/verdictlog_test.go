@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/verdictlog"
 )
 
@@ -31,7 +32,10 @@ func TestKill9VerdictLogHoldsEveryDeleted(t *testing.T) {
 	deletedSeen := p.metric(t, "sessionwatch_streamer_messages_deleted_total")
 	p.signal(t, syscall.SIGKILL, 10*time.Second)
 
-	// What the dead streamer held comes back after its visibility timeout.
+	// What the dead streamer held comes back after its visibility timeout
+	// (5 s in processArgs, from its last extension); wait that long before
+	// trusting the emulator's approximate in-flight count.
+	time.Sleep(5*time.Second + 500*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
@@ -159,5 +163,70 @@ func TestSilenceOptions(t *testing.T) {
 		if _, err := parseOptions(append([]string{"--queue-url", "q", "--table", "t"}, args...), env{stderr: &bytes.Buffer{}, lookupEnv: noEnv}); err == nil {
 			t.Errorf("%q: no error", args)
 		}
+	}
+}
+
+func TestPipelineEventsOnByDefault(t *testing.T) {
+	all := strings.Join(append(cloudtrail.DefaultEventNames(), cloudtrail.PipelineEventNames()...), ",")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, all},
+		{[]string{"--pipeline-events=false"}, strings.Join(cloudtrail.DefaultEventNames(), ",")},
+		{[]string{"--event-names", "AssumeRole,DisableRule"}, "AssumeRole,DisableRule,DeleteRule,PutRule,PutTargets,RemoveTargets,SetQueueAttributes"},
+	} {
+		o, err := parseOptions(append([]string{"--queue-url", "q", "--table", "t"}, tc.args...), env{stderr: &bytes.Buffer{}, lookupEnv: noEnv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(o.classified(), ","); got != tc.want {
+			t.Errorf("%q: classified %s, want %s", tc.args, got, tc.want)
+		}
+	}
+}
+
+// The values terraform/main.tf sets by default parse.
+func TestTerraformDefaultsParse(t *testing.T) {
+	vars := map[string]string{"SESSIONWATCH_QUEUE_URL": "q", "SESSIONWATCH_TABLE": "t", "SESSIONWATCH_ACCOUNTS": "",
+		"SESSIONWATCH_PIPELINE_EVENTS": "true", "SESSIONWATCH_SILENCE_AFTER": "21600s", "SESSIONWATCH_EXPECT_REGIONS": "",
+		"SESSIONWATCH_VERDICT_LOG": "s3://verdicts/sessionwatch"}
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	o, err := parseOptions(nil, env{stderr: &bytes.Buffer{}, lookupEnv: lookup, hostname: func() (string, error) { return "ip-10-0-1-23.ec2.internal", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.pipelineEvents || o.stream.SilenceAfter != 6*time.Hour || len(o.stream.ExpectRegions) != 0 || o.verdictLog != "s3://verdicts/sessionwatch" || o.verdictLogID != "ip-10-0-1-23.ec2.internal" {
+		t.Errorf("options %+v", o)
+	}
+}
+
+// The running binary logs the silence metric as a CloudWatch embedded
+// metric format line at once, with its queue's name as the dimension.
+func TestSilenceMetricLoggedAtStart(t *testing.T) {
+	_, table, q := setup(t, 19, 20)
+	p := startProcess(t, table, append([]string{"--queue-url", q.URL, "--sink", "file:" + filepath.Join(t.TempDir(), "f.jsonl")}, processArgs...)...)
+	var line string
+	eventually(t, 15*time.Second, "the silence metric line", func() bool {
+		for l := range strings.Lines(p.stderr.String()) {
+			if strings.Contains(l, `"message":"silence metric"`) {
+				line = l
+				return true
+			}
+		}
+		return false
+	})
+	var rec struct {
+		AWS struct {
+			CloudWatchMetrics []struct{ Namespace string } `json:"CloudWatchMetrics"`
+		} `json:"_aws"`
+		QueueName     string
+		SilentRegions *int
+	}
+	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.AWS.CloudWatchMetrics) != 1 || rec.AWS.CloudWatchMetrics[0].Namespace != "sessionwatch" || rec.QueueName != q.Name || rec.SilentRegions == nil {
+		t.Errorf("EMF line %s: want namespace sessionwatch, QueueName %s, SilentRegions", line, q.Name)
 	}
 }

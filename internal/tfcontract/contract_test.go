@@ -62,11 +62,16 @@ func contractChecks(t *testing.T) []contractCheck {
 		{name: "session table indexes are the ones pkg/sessions queries", dir: ".", check: checkSessionTable, broken: `index "gsi-sourceidentity" is not one pkg/sessions queries`},
 		{name: "rule forwards what the decoder accepts", dir: ".", check: checkRule, broken: `source ["aws.iam"], want ["aws.sts"]`},
 		{name: "forwarder rule forwards what the decoder accepts", dir: "modules/forwarder", check: checkRule, broken: "AssumeRoleWithWebIdentity"},
-		{name: "streamer role covers the streamer's SDK calls", dir: ".", check: checkRoleCovers("streamer", streamerCalls), broken: "lacks sqs:DeleteMessage"},
+		{name: "streamer role covers the streamer's SDK calls", dir: ".", check: checkRoleCovers("streamer", streamerCalls, map[string]string{
+			"s3.ListObjectsV2": "pkg/verdictlog's reader (backfill --reconcile); the streamer only writes the verdict log",
+		}), broken: "lacks sqs:DeleteMessage"},
+		{name: "pipeline rule sends the pipeline's own changes to the queue", dir: ".", check: checkPipelineRule, broken: "SetQueueAttributes"},
+		{name: "forwarder sends changes to its own rules home", dir: "modules/forwarder", check: checkForwarderPipelineRule, broken: "0 blocks resource"},
+		{name: "alarms watch silence and the rules' failed invocations", dir: ".", check: checkCoverageAlarms, broken: `namespace "sessionwatch-metrics"`},
 		{name: "streamer role grants nothing the code does not call", dir: ".", check: checkRoleMinimal("streamer", streamerCalls, map[string]string{
 			"kms:Decrypt": "receiving from a queue encrypted with a customer-managed KMS key",
 		}), broken: "grants dynamodb:PutItem"},
-		{name: "backfill role covers the backfill's SDK calls", dir: ".", check: checkRoleCovers("backfill", backfillCalls), broken: "lacks cloudtrail:LookupEvents"},
+		{name: "backfill role covers the backfill's SDK calls", dir: ".", check: checkRoleCovers("backfill", backfillCalls, nil), broken: "lacks cloudtrail:LookupEvents"},
 		{name: "backfill role grants nothing the code does not call", dir: ".", check: checkRoleMinimal("backfill", backfillCalls, nil), broken: "grants s3:PutObject"},
 		{name: "table grants cover the table and its indexes", dir: ".", check: checkTableGrants, broken: "/index/*"},
 		{name: "queue visibility timeout exceeds the streamer's longest hold", dir: ".", check: checkVisibility, broken: "does not exceed"},
@@ -280,7 +285,8 @@ type eventPattern struct {
 	} `json:"detail"`
 }
 
-// checkRule: every EventBridge rule of the module sees read-only
+// checkRule: every EventBridge rule of the module for STS calls (all but
+// the pipeline rule, which checkPipelineRule checks) sees read-only
 // management events and matches exactly the envelope the decoder accepts,
 // with the classifier's default event names; and the decoder accepts an
 // event built from the pattern.
@@ -292,6 +298,9 @@ func checkRule(m *tfDir) error {
 	var errs []error
 	for _, r := range rules {
 		name := strings.Join(r.Labels, ".")
+		if name == "aws_cloudwatch_event_rule.pipeline" {
+			continue
+		}
 		// AssumeRole calls are read-only management events.
 		if state, err := literalString(r, "state"); state != "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" {
 			errs = append(errs, fmt.Errorf("%s: state %q (%v), want ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS", name, state, err))
@@ -368,8 +377,9 @@ func roleGrants(m *tfDir, policy string, calls []sdkCall) (have map[string][]str
 
 // checkRoleCovers: the role's policy grants the IAM action of every SDK
 // call the binary makes. A conditional statement counts: it exists when
-// the input that needs it (a sink, the trail bucket) is set.
-func checkRoleCovers(policy string, calls []sdkCall) func(m *tfDir) error {
+// the input that needs it (a sink, the trail bucket) is set. notMade are
+// calls of a package the binary imports that it never makes (op: why).
+func checkRoleCovers(policy string, calls []sdkCall, notMade map[string]string) func(m *tfDir) error {
 	return func(m *tfDir) error {
 		have, need, err := roleGrants(m, policy, calls)
 		errs := []error{err}
@@ -377,7 +387,12 @@ func checkRoleCovers(policy string, calls []sdkCall) func(m *tfDir) error {
 			if len(have[action]) == 0 {
 				var by []string
 				for _, c := range need[action] {
-					by = append(by, c.op()+" at "+c.pos)
+					if notMade[c.op()] == "" {
+						by = append(by, c.op()+" at "+c.pos)
+					}
+				}
+				if len(by) == 0 {
+					continue
 				}
 				errs = append(errs, fmt.Errorf("policy %s lacks %s, which %s needs", policy, action, strings.Join(by, ", ")))
 			}

@@ -140,6 +140,8 @@ func iamAction() map[string]string {
 		// CloudTrail log objects (S3 notifications, the trail archive).
 		"s3.GetObject":     "s3:GetObject",
 		"s3.ListObjectsV2": "s3:ListBucket",
+		// The verdict log (streamer --verdict-log).
+		"s3.PutObject": "s3:PutObject",
 		// Sinks.
 		"sqs.SendMessageBatch":            "sqs:SendMessage",
 		"sns.PublishBatch":                "sns:Publish",

@@ -27,23 +27,32 @@ type tfDir struct {
 // loadDir parses every .tf file of dir (not of its subdirectories).
 func loadDir(t *testing.T, dir string) *tfDir {
 	t.Helper()
+	m, err := parseDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// parseDir is loadDir for a check that reads another module.
+func parseDir(dir string) (*tfDir, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.tf"))
 	if err != nil || len(paths) == 0 {
-		t.Fatalf("no .tf files in %s (%v)", dir, err)
+		return nil, fmt.Errorf("no .tf files in %s (%v)", dir, err)
 	}
 	m := &tfDir{dir: dir}
 	for _, p := range paths {
 		src, err := os.ReadFile(p)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		f, diags := hclsyntax.ParseConfig(src, p, hcl.InitialPos)
 		if diags.HasErrors() {
-			t.Fatalf("parse %s: %v", p, diags)
+			return nil, fmt.Errorf("parse %s: %v", p, diags)
 		}
 		m.files = append(m.files, f)
 	}
-	return m
+	return m, nil
 }
 
 // blocks returns the top-level blocks of a type whose labels start with
@@ -109,8 +118,18 @@ func (m *tfDir) variables(over map[string]cty.Value) cty.Value {
 // and the few functions the checked expressions call. It fails on what
 // cannot be known without a plan (resource attributes, locals).
 func (m *tfDir) eval(expr hcl.Expression, over map[string]cty.Value) (cty.Value, error) {
+	return m.evalWith(expr, over, nil)
+}
+
+// evalWith is eval with more root names (local, aws_sqs_queue, ...) set to
+// stand-in values.
+func (m *tfDir) evalWith(expr hcl.Expression, over, roots map[string]cty.Value) (cty.Value, error) {
+	vars := map[string]cty.Value{"var": m.variables(over)}
+	for k, v := range roots {
+		vars[k] = v
+	}
 	ctx := &hcl.EvalContext{
-		Variables: map[string]cty.Value{"var": m.variables(over)},
+		Variables: vars,
 		Functions: map[string]function.Function{
 			"contains": stdlib.ContainsFunc, "length": stdlib.LengthFunc, "jsonencode": stdlib.JSONEncodeFunc,
 		},

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
@@ -136,6 +137,9 @@ func (c *Classifier) Recheck(ctx context.Context, ev *cloudtrail.Event) (Result,
 }
 
 func (c *Classifier) classify(ctx context.Context, ev *cloudtrail.Event, fresh bool) (Result, error) {
+	if ev.Pipeline != nil {
+		return pipelineTampered(ev), nil
+	}
 	r, err := c.judge(ctx, ev, fresh)
 	if err != nil {
 		return Result{}, err
@@ -268,6 +272,36 @@ func denied(ev *cloudtrail.Event, r Result) Result {
 	r.Severity = min(SeverityMedium, r.Verdict.DefaultSeverity())
 	r.Reason = fmt.Sprintf("denied with %s; had it succeeded it would have been %s: %s", bounded(ev.ErrorCode), r.Verdict, r.Reason)
 	r.Verdict = DeniedAttempt
+	return r
+}
+
+// pipelineTampered classifies a call that changed the EventBridge rule or
+// the queue feeding the streamer: no session is involved. A denied call is
+// still pipeline_tampered (SIEM rules route the category), at medium.
+func pipelineTampered(ev *cloudtrail.Event) Result {
+	p := ev.Pipeline
+	r := Result{Verdict: PipelineTampered, Severity: PipelineTampered.DefaultSeverity(),
+		SourceIdentity: SourceIdentity{Value: ev.SourceIdentity, Origin: ev.SourceIdentityOrigin}}
+	var b strings.Builder
+	// A queue URL or a rule on a named bus is longer than bounded keeps.
+	resource := p.Resource()
+	if len(resource) > 300 {
+		resource = resource[:300] + "…"
+	}
+	fmt.Fprintf(&b, "%s on %s", bounded(ev.Name), resource)
+	if p.RuleState != "" {
+		fmt.Fprintf(&b, " (state %s)", bounded(p.RuleState))
+	}
+	if len(p.Attributes) > 0 {
+		fmt.Fprintf(&b, " (attributes %s)", bounded(strings.Join(p.Attributes, ", ")))
+	}
+	b.WriteString(": a change to the EventBridge rule or queue that feed sessionwatch")
+	if ev.Failed() {
+		r.Severity = SeverityMedium
+		fmt.Fprintf(&b, "; denied with %s", bounded(ev.ErrorCode))
+	}
+	r.Reason = b.String()
+	r.FindingID = FindingID(ev.DedupKey(), r.Verdict)
 	return r
 }
 

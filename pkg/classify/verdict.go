@@ -19,9 +19,15 @@ const (
 	Expired          Verdict = "expired"
 	Unverifiable     Verdict = "unverifiable"
 	DeniedAttempt    Verdict = "denied_attempt"
+	// PipelineTampered is a change to the EventBridge rule or the queue
+	// that feed the streamer (DisableRule, DeleteRule, PutRule, PutTargets,
+	// RemoveTargets, SetQueueAttributes): the stream may be going blind.
+	PipelineTampered Verdict = "pipeline_tampered"
 )
 
-// AllVerdicts lists every verdict in a stable order (summaries, metrics).
+// AllVerdicts lists every verdict of an STS call in a stable order
+// (summaries, metrics). PipelineTampered, the verdict of the pipeline's own
+// calls, is not among them: only the streamer classifies those by default.
 func AllVerdicts() []Verdict {
 	return []Verdict{Tracked, NoSourceIdentity, NonSentinel, Orphaned, Revoked, Expired, Unverifiable, DeniedAttempt}
 }
@@ -61,7 +67,7 @@ func (v Verdict) DefaultSeverity() Severity {
 	switch v {
 	case Revoked:
 		return SeverityCritical
-	case NoSourceIdentity, NonSentinel, Orphaned, Expired:
+	case NoSourceIdentity, NonSentinel, Orphaned, Expired, PipelineTampered:
 		return SeverityHigh
 	case DeniedAttempt:
 		return SeverityMedium

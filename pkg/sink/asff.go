@@ -142,12 +142,19 @@ func toASFF(f *Finding, cfg RenderConfig) *asffFinding {
 		RecordState:           "ACTIVE",
 		ProductFields:         asffProductFields(f),
 	}
-	if f.Target.RoleARN != "" {
+	switch {
+	case f.Pipeline != nil:
+		typ := "Other"
+		if f.Pipeline.QueueURL != "" {
+			typ = "AwsSqsQueue"
+		}
+		a.Resources = []asffResource{{Type: typ, ID: f.pipelineResourceID(), Partition: partition(f.Event.Region), Region: f.Event.Region}}
+	case f.Target.RoleARN != "":
 		a.Resources = []asffResource{{
 			Type: "AwsIamRole", ID: f.Target.RoleARN, Partition: partition(f.Event.Region), Region: f.Event.Region,
 			Details: &asffResourceDetails{AwsIamRole: &asffIamRole{RoleName: roleName(f.Target.RoleARN)}},
 		}}
-	} else {
+	default:
 		// Resources is required: without a role, the account is what is at risk.
 		a.Resources = []asffResource{{
 			Type: "AwsAccount", ID: "AWS::::Account:" + f.Event.Account, Partition: partition(f.Event.Region), Region: f.Event.Region,
@@ -155,7 +162,7 @@ func toASFF(f *Finding, cfg RenderConfig) *asffFinding {
 	}
 	if f.Event.Name != "" {
 		call := asffAPICallInfo{
-			API: f.Event.Name, ServiceName: "sts.amazonaws.com", CallerType: "remoteip",
+			API: f.Event.Name, ServiceName: f.service(), CallerType: "remoteip",
 			FirstSeen: asffTime(f.Event.Time), LastSeen: asffTime(f.Event.Time),
 		}
 		if ip, err := netip.ParseAddr(f.Event.SourceIP); err == nil && ip.Is4() {
@@ -196,6 +203,11 @@ func asffProductFields(f *Finding) map[string]string {
 	put("issued_access_key_id", f.Target.AccessKeyID)
 	put("source_identity", f.SourceIdentity.Value)
 	put("source_identity_origin", string(f.SourceIdentity.Origin))
+	if p := f.Pipeline; p != nil {
+		put("pipeline_resource", p.Resource)
+		put("pipeline_rule_state", p.RuleState)
+		put("pipeline_attributes", strings.Join(p.Attributes, ","))
+	}
 	if f.Session != nil {
 		put("session_id", f.Session.ID)
 		put("session_status", f.Session.Status)

@@ -39,6 +39,20 @@ type Finding struct {
 	Target         TargetInfo         `json:"target"`
 	SourceIdentity SourceIdentityInfo `json:"source_identity"`
 	Session        *SessionInfo       `json:"session,omitempty"`
+	// Pipeline is what a pipeline_tampered call changed.
+	Pipeline *PipelineInfo `json:"pipeline,omitempty"`
+}
+
+// PipelineInfo is the EventBridge rule or SQS queue a pipeline_tampered
+// call changed.
+type PipelineInfo struct {
+	Service    string   `json:"service"` // the record's eventSource
+	Resource   string   `json:"resource"`
+	Rule       string   `json:"rule,omitempty"`
+	EventBus   string   `json:"event_bus,omitempty"`
+	RuleState  string   `json:"rule_state,omitempty"`
+	QueueURL   string   `json:"queue_url,omitempty"`
+	Attributes []string `json:"attributes,omitempty"`
 }
 
 // EventInfo identifies the CloudTrail record.
@@ -139,6 +153,10 @@ func NewFinding(ev *cloudtrail.Event, r classify.Result, detector Detector, dete
 	if r.Session != nil {
 		f.Session = sessionInfo(r.Session)
 	}
+	if p := ev.Pipeline; p != nil {
+		f.Pipeline = &PipelineInfo{Service: ev.Source, Resource: p.Resource(), Rule: p.Rule, EventBus: p.EventBus,
+			RuleState: p.RuleState, QueueURL: p.QueueURL, Attributes: p.Attributes}
+	}
 	if ev.KeyedByContent() {
 		f.FindingIDBasis = "content"
 	}
@@ -156,4 +174,34 @@ func sessionInfo(s *sessions.Session) *SessionInfo {
 		info.ExpiresAt = &t
 	}
 	return info
+}
+
+// service is the AWS service the finding's call went to.
+func (f *Finding) service() string {
+	if f.Pipeline != nil && f.Pipeline.Service != "" {
+		return f.Pipeline.Service
+	}
+	return cloudtrail.STSEventSource
+}
+
+// pipelineResourceID is the ARN of the rule, or the URL of the queue, a
+// pipeline call changed.
+func (f *Finding) pipelineResourceID() string {
+	p := f.Pipeline
+	if p.QueueURL != "" {
+		return p.QueueURL
+	}
+	name := p.Rule
+	if p.EventBus != "" && p.EventBus != "default" {
+		name = p.EventBus + "/" + p.Rule
+	}
+	return "arn:" + partition(f.Event.Region) + ":events:" + f.Event.Region + ":" + f.Event.Account + ":rule/" + name
+}
+
+// resourceType is the CloudFormation type of what a pipeline call changed.
+func (p *PipelineInfo) resourceType() string {
+	if p.QueueURL != "" {
+		return "AWS::SQS::Queue"
+	}
+	return "AWS::Events::Rule"
 }

@@ -111,6 +111,7 @@ var titles = map[classify.Verdict]string{
 	classify.Expired:          "Role assumed with an expired broker session",
 	classify.Unverifiable:     "Role assumed with a session too old to verify",
 	classify.DeniedAttempt:    "Denied attempt to assume a role outside the broker",
+	classify.PipelineTampered: "Change to the event pipeline that feeds sessionwatch",
 }
 
 // Title is a one-line summary of a finding: its verdict and the target role.
@@ -119,8 +120,11 @@ func (f *Finding) Title() string {
 	if !ok {
 		t = "Untracked role session: " + string(f.Category)
 	}
-	if f.Target.RoleARN != "" {
+	switch {
+	case f.Target.RoleARN != "":
 		t += ": " + f.Target.RoleARN
+	case f.Pipeline != nil:
+		t += ": " + f.Pipeline.Resource
 	}
 	return t
 }
@@ -137,9 +141,10 @@ func (f *Finding) Description() string {
 		fmt.Fprintf(&b, " on %s", f.Target.RoleARN)
 	}
 	fmt.Fprintf(&b, " in %s/%s at %s", orDash(f.Event.Account), orDash(f.Event.Region), f.Event.Time.UTC().Format("2006-01-02T15:04:05Z"))
-	if f.SourceIdentity.Value != "" {
+	switch {
+	case f.SourceIdentity.Value != "":
 		fmt.Fprintf(&b, ", SourceIdentity %q", f.SourceIdentity.Value)
-	} else {
+	case f.Pipeline == nil: // a pipeline call needs none
 		b.WriteString(", no SourceIdentity")
 	}
 	if f.Event.ErrorCode != "" {

@@ -155,6 +155,7 @@ type ocsfUnmapped struct {
 	Target         TargetInfo         `json:"target"`
 	SourceIdentity SourceIdentityInfo `json:"source_identity"`
 	Session        *SessionInfo       `json:"session,omitempty"`
+	Pipeline       *PipelineInfo      `json:"pipeline,omitempty"`
 }
 
 // ocsfSeverity maps a finding severity to OCSF severity_id and its caption.
@@ -227,7 +228,7 @@ func toOCSF(f *Finding, cfg RenderConfig) *ocsfFinding {
 		}},
 		API: ocsfAPI{
 			Operation: f.Event.Name,
-			Service:   ocsfService{Name: "sts.amazonaws.com"},
+			Service:   ocsfService{Name: f.service()},
 			Request:   ocsfAPIRequest{UID: f.Event.RequestID},
 		},
 		Cloud: ocsfCloud{Provider: "AWS", Region: f.Event.Region},
@@ -241,6 +242,7 @@ func toOCSF(f *Finding, cfg RenderConfig) *ocsfFinding {
 			Target:         f.Target,
 			SourceIdentity: f.SourceIdentity,
 			Session:        f.Session,
+			Pipeline:       f.Pipeline,
 		},
 	}
 	if f.Detector != "" {
@@ -269,6 +271,9 @@ func toOCSF(f *Finding, cfg RenderConfig) *ocsfFinding {
 		o.Resources = append(o.Resources, ocsfResource{
 			UID: f.Target.RoleARN, Name: roleName(f.Target.RoleARN), Type: "AWS::IAM::Role", Region: f.Event.Region,
 		})
+	}
+	if p := f.Pipeline; p != nil {
+		o.Resources = append(o.Resources, ocsfResource{UID: f.pipelineResourceID(), Name: p.Resource, Type: p.resourceType(), Region: f.Event.Region})
 	}
 	if f.Target.AssumedRoleARN != "" {
 		o.Resources = append(o.Resources, ocsfResource{

@@ -171,7 +171,7 @@ func (c *Config) validate(needQueue bool) error {
 		errs = append(errs, fmt.Errorf("silence after %v: want at least 1m", c.SilenceAfter))
 	}
 	for _, r := range c.ExpectRegions {
-		if !ValidRegion(r) {
+		if !regionPattern.MatchString(r) {
 			errs = append(errs, fmt.Errorf("expected region %q: not a region name", r))
 		}
 	}

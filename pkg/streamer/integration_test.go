@@ -12,6 +12,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +60,8 @@ type liveOptions struct {
 	// replica, when set, puts a loaded session replica (kept fresh by its
 	// Run) in front of the Query path, as --session-replica on does.
 	replica *liveReplica
+	// eventNames are classified (cloudtrail.DefaultEventNames when empty).
+	eventNames []string
 }
 
 // liveReplica configures the session replica of a live streamer.
@@ -104,7 +108,7 @@ func startLive(t *testing.T, q *sqstest.Queue, o liveOptions) *live {
 	}
 	s, err := New(cfg, Deps{
 		Queue: q.Client, Objects: o.objects,
-		Decoder:    cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts}),
+		Decoder:    cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.eventNames}),
 		Classifier: cls, Sinks: o.sinks, Metrics: m, Log: logger, VerdictLog: o.vlog,
 	})
 	if err != nil {
@@ -617,23 +621,9 @@ func TestLiveS3Notifications(t *testing.T) {
 	table := sessionTable(t, dyn, c)
 	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 1000})
 
-	// An in-process S3 (gofakes3); only this test setup points the SDK at
-	// it, with path-style addressing.
-	fake := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-	t.Cleanup(fake.Close)
-	awsCfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		o.BaseEndpoint = aws.String(fake.URL)
-		o.UsePathStyle = true
-	})
 	ctx := context.Background()
 	bucket := corpus.ArchiveBucket
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
+	s3c := fakeS3(t, bucket)
 	var keys []string
 	for _, f := range corpus.Archive(c, 25) {
 		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(f.Key), Body: strings.NewReader(string(f.Body))}); err != nil {
@@ -754,17 +744,49 @@ func stopLine(t *testing.T, log string) map[string]any {
 	return nil
 }
 
+// fakeS3 is an in-process S3 (gofakes3) holding bucket, and a real SDK
+// client pointed at it (path-style addressing); only tests point the SDK
+// at it.
+func fakeS3(t *testing.T, bucket string) *s3.Client {
+	t.Helper()
+	fake := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	t.Cleanup(fake.Close)
+	awsCfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(fake.URL)
+		o.UsePathStyle = true
+	})
+	if _, err := s3c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	return s3c
+}
+
 // TestLiveVerdictLogHoldsExactlyTheDeleted: a corpus through local SQS
-// with a file: verdict log; the log holds every classified event (tracked
-// included) once per delete, with the finding_id the sink got, and nothing
-// for the out-of-scope events.
+// with a verdict log (file:, and s3:// on gofakes3 through the SDK); the
+// log holds every classified event (tracked included) once per delete,
+// with the finding_id the sink got, and nothing for the out-of-scope
+// events.
 func TestLiveVerdictLogHoldsExactlyTheDeleted(t *testing.T) {
+	for _, dest := range []string{"file", "s3"} {
+		t.Run(dest, func(t *testing.T) { testLiveVerdictLog(t, dest) })
+	}
+}
+
+func testLiveVerdictLog(t *testing.T, dest string) {
 	dyn := testenv.DynamoClient(t)
 	c := genCorpus(t, 14, 300)
 	table := sessionTable(t, dyn, c)
 	q := sqstest.CreateTestQueue(t, sqstest.Client(t), sqstest.Options{MaxReceiveCount: 100})
-	dir := t.TempDir()
-	w, err := verdictlog.OpenWriter(context.Background(), "file:"+dir, verdictlog.WriterOptions{StreamerID: "live-test"})
+	uri := "file:" + t.TempDir()
+	var s3c *s3.Client
+	if dest == "s3" {
+		uri, s3c = "s3://verdicts/sessionwatch/prod", fakeS3(t, "verdicts")
+	}
+	w, err := verdictlog.OpenWriter(context.Background(), uri, verdictlog.WriterOptions{StreamerID: "live-test", S3: s3c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -775,7 +797,13 @@ func TestLiveVerdictLogHoldsExactlyTheDeleted(t *testing.T) {
 	if err := q.Send(context.Background(), msgs); err != nil {
 		t.Fatal(err)
 	}
+	// The emulator's queue depth can read 0 just after a send: wait for
+	// every delete.
+	eventually(t, 2*time.Minute, "every message deleted", func() bool {
+		return l.metrics(t)["sessionwatch_streamer_messages_deleted_total"] == float64(len(msgs))
+	})
 	l.waitDone(t, 2*time.Minute)
+	m := l.metrics(t)
 	l.stop(t)
 
 	findingIDs := map[string]string{}
@@ -784,7 +812,11 @@ func TestLiveVerdictLogHoldsExactlyTheDeleted(t *testing.T) {
 	}
 	oldest, _ := c.Span()
 	logged := map[string][]verdictlog.Entry{}
-	if err := verdictlog.Read(context.Background(), "file:"+dir, oldest, time.Now(), verdictlog.ReaderOptions{}, func(e verdictlog.Entry) error {
+	var opts verdictlog.ReaderOptions
+	if s3c != nil {
+		opts.S3 = s3c
+	}
+	if err := verdictlog.Read(context.Background(), uri, oldest, time.Now(), opts, func(e verdictlog.Entry) error {
 		logged[e.EventID] = append(logged[e.EventID], e)
 		return nil
 	}); err != nil {
@@ -810,7 +842,6 @@ func TestLiveVerdictLogHoldsExactlyTheDeleted(t *testing.T) {
 			t.Errorf("out-of-scope event %s in the verdict log", ev.ID)
 		}
 	}
-	m := l.metrics(t)
 	t.Logf("%d messages, %d events logged in %v objects, %v gzip bytes (%.1f bytes per event)", len(msgs), len(logged),
 		m["sessionwatch_streamer_verdict_log_objects_total"], m["sessionwatch_streamer_verdict_log_bytes_total"],
 		m["sessionwatch_streamer_verdict_log_bytes_total"]/m["sessionwatch_streamer_verdict_log_entries_total"])
@@ -968,4 +999,60 @@ func TestLiveReplicaStoreOutage(t *testing.T) {
 		m["sessionwatch_replica_refresh_errors_total"], m["sessionwatch_streamer_store_failures_total"],
 		m[`sessionwatch_replica_lookups_total{answer="replica"}`], m[`sessionwatch_replica_lookups_total{answer="not_final"}`],
 		m[`sessionwatch_replica_lookups_total{answer="fallback"}`])
+}
+
+// TestLiveDisableRuleIsOnePipelineTamperedFinding: a DisableRule of the
+// streamer's rule (a public CloudTrail record) through local SQS in its
+// aws.events envelope gives exactly one pipeline_tampered finding; the
+// same record in an aws.sts envelope is rejected.
+func TestLiveDisableRuleIsOnePipelineTamperedFinding(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "cloudtrail-public", "pipeline_records.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var disable string
+	for line := range strings.Lines(string(raw)) {
+		if strings.Contains(line, `"eventName":"DisableRule"`) {
+			disable = strings.TrimSpace(line)
+		}
+	}
+	if disable == "" {
+		t.Fatal("no DisableRule record in pipeline_records.jsonl")
+	}
+	envelope := func(id, source string) []byte {
+		return []byte(`{"version":"0","id":"` + id + `","detail-type":"AWS API Call via CloudTrail","source":"` + source +
+			`","account":"123456789012","time":"2015-11-18T00:11:28Z","region":"us-east-1","resources":[],"detail":` + disable + `}`)
+	}
+	dyn := testenv.DynamoClient(t)
+	c := genCorpus(t, 15, 10)
+	table := sessionTable(t, dyn, c)
+	q := sqstest.CreateTestQueue(t, sqstest.Client(t), sqstest.Options{MaxReceiveCount: 100})
+	out := &memSink{name: "capture"}
+	names := append(cloudtrail.DefaultEventNames(), cloudtrail.PipelineEventNames()...)
+	l := startLive(t, q, liveOptions{cfg: Config{VisibilityTimeout: 30 * time.Second, ShutdownTimeout: 5 * time.Second},
+		table: table, dynamo: dyn, sinks: []sink.Sink{out}, eventNames: names})
+	if err := q.Send(context.Background(), [][]byte{envelope("p1", cloudtrail.EventsEnvelopeSource), envelope("p2", cloudtrail.EnvelopeSource)}); err != nil {
+		t.Fatal(err)
+	}
+	// The emulator's queue depth can read 0 just after a send: wait for
+	// the deletes.
+	eventually(t, time.Minute, "both messages deleted", func() bool {
+		return l.metrics(t)["sessionwatch_streamer_messages_deleted_total"] == 2
+	})
+	l.waitDone(t, time.Minute)
+	fs := out.findings()
+	if len(fs) != 1 {
+		t.Fatalf("%d findings, want one: %+v", len(fs), fs)
+	}
+	f := fs[0]
+	if f.Category != classify.PipelineTampered || f.Severity != "high" || f.Event.Name != "DisableRule" ||
+		f.Pipeline == nil || f.Pipeline.Rule != "sessionwatch-sts" || f.Pipeline.Service != cloudtrail.EventsEventSource {
+		t.Errorf("finding %+v (pipeline %+v)", f, f.Pipeline)
+	}
+	m := l.metrics(t)
+	if m[`sessionwatch_streamer_verdicts_total{verdict="pipeline_tampered"}`] != 1 || m["sessionwatch_streamer_rejected_total"] != 1 {
+		t.Errorf("pipeline_tampered verdicts %v, rejected %v; want 1 and 1 (the aws.sts envelope)",
+			m[`sessionwatch_streamer_verdicts_total{verdict="pipeline_tampered"}`], m["sessionwatch_streamer_rejected_total"])
+	}
+	t.Logf("finding %s: %s (%s)", f.FindingID, f.Reason, f.Severity)
 }

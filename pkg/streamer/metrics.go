@@ -149,7 +149,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, r := range []string{reasonRetry, reasonShutdown} {
 		m.released[r] = released.WithLabelValues(r)
 	}
-	for _, v := range classify.AllVerdicts() {
+	for _, v := range append(classify.AllVerdicts(), classify.PipelineTampered) {
 		m.verdicts[v] = verdicts.WithLabelValues(string(v))
 		m.replicaVerdicts[v] = confirmed.WithLabelValues(string(v))
 	}

@@ -208,6 +208,7 @@ func (s *engine) decode(ctx context.Context, d *delivery) (o outcome, done bool)
 		d.items = items
 	}
 	d.decoded = true
+	d.body = "" // decoded once: a message waiting (orphan grace, verdict log) holds its events only
 	if s.observe != nil {
 		for _, it := range d.items {
 			s.observe(it.ev.Account, it.ev.Region, it.ev.Time)

@@ -3,6 +3,8 @@ package streamer
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"sync"
@@ -30,9 +32,6 @@ var (
 	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
 )
 
-// ValidRegion reports whether s looks like an AWS region name.
-func ValidRegion(s string) bool { return regionPattern.MatchString(s) }
-
 type pair struct{ account, region string }
 
 // silence follows, per account and region, the time of the last event seen,
@@ -49,6 +48,8 @@ type silence struct {
 	accounts []string // fixed (ExpectAccounts); nil: the accounts seen
 	m        *Metrics
 	log      zerolog.Logger
+	// queue is the QueueName dimension of the embedded metric.
+	queue string
 
 	mu       sync.Mutex
 	start    time.Time
@@ -61,7 +62,7 @@ type silence struct {
 func newSilence(cfg Config, now func() time.Time, m *Metrics, log zerolog.Logger) *silence {
 	return &silence{
 		after: cfg.SilenceAfter, now: now, regions: slices.Clone(cfg.ExpectRegions), accounts: slices.Clone(cfg.ExpectAccounts),
-		m: m, log: log, start: now(), last: map[pair]time.Time{}, accSeen: map[string]struct{}{}, silent: map[pair]bool{},
+		m: m, log: log, queue: path.Base(cfg.QueueURL), start: now(), last: map[pair]time.Time{}, accSeen: map[string]struct{}{}, silent: map[pair]bool{},
 	}
 }
 
@@ -144,14 +145,31 @@ func (s *silence) check() []pair {
 		s.silent[p] = isSilent
 	}
 	s.m.silentRegions.Set(float64(len(out)))
+	s.emitMetric(now, len(out))
 	slices.SortFunc(out, func(a, b pair) int {
 		return cmp.Or(cmp.Compare(a.account, b.account), cmp.Compare(a.region, b.region))
 	})
 	return out
 }
 
-// run checks every interval until ctx ends.
+// EMFNamespace is the CloudWatch namespace of the embedded metric the
+// streamer logs (the Terraform module's silent-regions alarm reads it).
+const EMFNamespace = "sessionwatch"
+
+// emitMetric logs the silent count as a CloudWatch embedded metric format
+// line (metric SilentRegions, dimension QueueName): CloudWatch Logs turns
+// it into a metric, with no agent and no cloudwatch:PutMetricData call.
+// Other log readers see one more JSON line a minute.
+func (s *silence) emitMetric(now time.Time, silent int) {
+	aws := fmt.Sprintf(`{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":%q,"Dimensions":[["QueueName"]],"Metrics":[{"Name":"SilentRegions","Unit":"Count"}]}]}`,
+		now.UnixMilli(), EMFNamespace)
+	s.log.Info().RawJSON("_aws", []byte(aws)).Str("QueueName", s.queue).Int("SilentRegions", silent).Msg("silence metric")
+}
+
+// run checks at once (the metric has a first datapoint) and then every
+// interval until ctx ends.
 func (s *silence) run(ctx context.Context, every time.Duration) {
+	s.check()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -1,6 +1,7 @@
 package streamer
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -90,10 +91,45 @@ func TestSilenceGaugeAndMetricMove(t *testing.T) {
 	if g := testutil.ToFloat64(h.m.silentRegions); g != 2 {
 		t.Errorf("silent_regions = %v, want 2", g)
 	}
+	checkEMF(t, h.log.String(), clock.now(), 2)
 	log := h.log.String()
 	for _, want := range []string{`"region":"eu-west-1","silence_after":21600000,"last_event":"never"`, `"message":"silence: events again"`} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %s:\n%s", want, log)
 		}
+	}
+}
+
+// checkEMF: the last "silence metric" line is a CloudWatch embedded metric
+// format record of SilentRegions = want at now, with the queue's name as
+// its dimension.
+func checkEMF(t *testing.T, log string, now time.Time, want int) {
+	t.Helper()
+	var last string
+	for line := range strings.Lines(log) {
+		if strings.Contains(line, `"message":"silence metric"`) {
+			last = line
+		}
+	}
+	var rec struct {
+		AWS struct {
+			Timestamp         int64
+			CloudWatchMetrics []struct {
+				Namespace  string
+				Dimensions [][]string
+				Metrics    []struct{ Name, Unit string }
+			}
+		} `json:"_aws"`
+		QueueName     string
+		SilentRegions *int
+	}
+	if err := json.Unmarshal([]byte(last), &rec); err != nil {
+		t.Fatalf("EMF line %q: %v", last, err)
+	}
+	m := rec.AWS.CloudWatchMetrics
+	if rec.AWS.Timestamp != now.UnixMilli() || len(m) != 1 || m[0].Namespace != EMFNamespace || fmt.Sprint(m[0].Dimensions) != "[[QueueName]]" ||
+		len(m[0].Metrics) != 1 || m[0].Metrics[0].Name != "SilentRegions" || m[0].Metrics[0].Unit != "Count" ||
+		rec.QueueName != "fake" || rec.SilentRegions == nil || *rec.SilentRegions != want {
+		t.Errorf("EMF line %s: want SilentRegions %d at %d for queue fake", last, want, now.UnixMilli())
 	}
 }

@@ -29,12 +29,13 @@ type Deps struct {
 	// Write is called from several workers at once.
 	Sinks   []sink.Sink
 	Metrics *Metrics // nil: unregistered metrics
+	Log     zerolog.Logger
+
 	// VerdictLog, when set, records every classified event; a message is
 	// deleted only once its events are in it (Streamer only).
 	VerdictLog VerdictLog
 	// Now is the clock of silence detection (nil: time.Now).
 	Now func() time.Time
-	Log zerolog.Logger
 }
 
 // Streamer consumes the queue. Build it with New and run it once with Run.

@@ -647,13 +647,18 @@ func TestConfigValidate(t *testing.T) {
 		{"fractional visibility", func(c *Config) { c.VisibilityTimeout = 1500 * time.Millisecond }, "visibility"},
 		{"grace too long", func(c *Config) { c.OrphanGrace = 2 * time.Hour }, "orphan grace"},
 		{"negative workers", func(c *Config) { c.Workers = -1 }, "workers"},
+		{"verdict log interval too short", func(c *Config) { c.VerdictLogInterval = 500 * time.Millisecond }, "verdict log interval"},
+		{"silence after too short", func(c *Config) { c.SilenceAfter = 30 * time.Second }, "silence after"},
+		{"expected region malformed", func(c *Config) { c.ExpectRegions = []string{"eu-west-1", "Mars"} }, `expected region "Mars"`},
+		{"expected account malformed", func(c *Config) { c.ExpectAccounts = []string{"1234"} }, `expected account "1234"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Config{QueueURL: "q"}
 			tc.edit(&c)
 			err := c.Validate()
 			if tc.want == "" {
-				if err != nil || c.MaxInFlight != DefaultMaxInFlight || c.OrphanGrace != 0 {
+				if err != nil || c.MaxInFlight != DefaultMaxInFlight || c.OrphanGrace != 0 ||
+					c.VerdictLogInterval != DefaultVerdictLogInterval || c.SilenceAfter != DefaultSilenceAfter {
 					t.Errorf("Validate: %v, %+v", err, c)
 				}
 				return

@@ -118,12 +118,21 @@ func (b *verdictBatcher) flush(ctx context.Context) bool {
 	start := time.Now()
 	obj, err := b.w.Flush(ctx)
 	if err != nil {
-		// The writer dropped what it held, which is exactly batch's.
+		// The writer dropped what it held, which is exactly batch's: take
+		// it again for the next flush. Add took these entries once, so it
+		// takes them again; a refusal would be a writer bug, and its
+		// message is then released rather than deleted unlogged.
+		kept := batch[:0]
 		for _, d := range batch {
 			if aerr := b.w.Add(ctx, d.entries...); aerr != nil {
-				err = aerr // cannot happen: Add took them once
+				b.s.log.Error().Str("message_id", d.id).Err(aerr).Msg("verdict log refused entries it took before; message released")
+				b.s.release(d, b.s.cfg.RetryMax, reasonRetry)
+				continue
 			}
+			kept = append(kept, d)
 		}
+		b.waiting = kept
+		b.s.m.verdictLogWaiting.Set(float64(len(kept)))
 		b.mu.Unlock()
 		b.s.m.verdictLogFailures.Inc()
 		b.s.log.Error().Err(err).Int("messages", len(batch)).Msg("verdict log flush failed; the messages wait (not deleted) and the flush is retried")

@@ -40,6 +40,12 @@ variable "event_names" {
   default     = ["AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"]
 }
 
+variable "pipeline_events" {
+  description = "Also forward changes to this forwarder's own rules (DisableRule, DeleteRule, PutRule, PutTargets, RemoveTargets), which the home module reports as pipeline_tampered. The home module matches them by name: keep name_prefix equal to the home module's."
+  type        = bool
+  default     = true
+}
+
 variable "tags" {
   description = "Tags on every resource."
   type        = map(string)
@@ -62,6 +68,44 @@ resource "aws_cloudwatch_event_rule" "sts" {
     }
   })
   tags = var.tags
+}
+
+locals {
+  # This forwarder's rule names; the home module's pipeline rule matches
+  # changes to the same names.
+  rule_names = ["${var.name_prefix}-sts-forward", "${var.name_prefix}-pipeline-forward"]
+}
+
+# Changes to this forwarder (disabling it blinds the home streamer to the
+# region) go home as well; write management events, so ENABLED.
+resource "aws_cloudwatch_event_rule" "pipeline" {
+  count          = var.pipeline_events ? 1 : 0
+  name           = "${var.name_prefix}-pipeline-forward"
+  description    = "Forward changes to the sessionwatch forwarder's rules to the home bus"
+  event_bus_name = "default"
+  state          = "ENABLED"
+  event_pattern = jsonencode({
+    source      = ["aws.events"]
+    detail-type = ["AWS API Call via CloudTrail"]
+    detail = {
+      eventSource = ["events.amazonaws.com"]
+      eventName   = ["DeleteRule", "DisableRule", "PutRule", "PutTargets", "RemoveTargets"]
+      "$or" = [
+        { requestParameters = { name = local.rule_names } },
+        { requestParameters = { rule = local.rule_names } },
+      ]
+    }
+  })
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "pipeline" {
+  count          = var.pipeline_events ? 1 : 0
+  rule           = aws_cloudwatch_event_rule.pipeline[0].name
+  event_bus_name = "default"
+  target_id      = "sessionwatch-home"
+  arn            = var.target_event_bus_arn
+  role_arn       = aws_iam_role.forward.arn
 }
 
 data "aws_iam_policy_document" "assume" {

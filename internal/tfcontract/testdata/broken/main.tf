@@ -119,3 +119,36 @@ resource "aws_lambda_event_source_mapping" "streamer" {
   event_source_arn = aws_sqs_queue.events.arn
   function_name    = aws_lambda_function.streamer.arn
 }
+
+# The pipeline rule forgets SetQueueAttributes and the queue; the alarms read
+# a namespace the streamer never writes and watch only the sts rule.
+locals {
+  pipeline_rule_names = ["sts", "pipeline"]
+}
+
+resource "aws_cloudwatch_event_rule" "pipeline" {
+  name  = "pipeline"
+  state = "ENABLED"
+  event_pattern = jsonencode({
+    source      = ["aws.events"]
+    detail-type = ["AWS API Call via CloudTrail"]
+    detail = {
+      eventSource = ["events.amazonaws.com"]
+      eventName   = ["DeleteRule", "DisableRule", "PutRule", "PutTargets", "RemoveTargets"]
+      "$or"       = [{ requestParameters = { name = local.pipeline_rule_names } }]
+    }
+  })
+}
+
+resource "aws_cloudwatch_metric_alarm" "silent_regions" {
+  namespace          = "sessionwatch-metrics"
+  metric_name        = "SilentRegions"
+  dimensions         = { QueueName = aws_sqs_queue.events.name }
+  treat_missing_data = "notBreaching"
+}
+
+resource "aws_cloudwatch_metric_alarm" "failed_invocations" {
+  for_each    = { sts = aws_cloudwatch_event_rule.sts.name }
+  namespace   = "AWS/Events"
+  metric_name = "FailedInvocations"
+}
