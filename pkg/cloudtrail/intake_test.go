@@ -259,7 +259,8 @@ func TestRecordsStreamsLogFiles(t *testing.T) {
 func TestRecordsRejectsNonLogs(t *testing.T) {
 	for name, body := range map[string]string{
 		"no records key":          `{"foo":[1]}`,
-		"array":                   `[` + sampleRecord + `]`,
+		"truncated array":         `[` + sampleRecord,
+		"a number":                `5`,
 		"truncated":               `{"Records":[` + sampleRecord,
 		"records first then skip": `{"Other":{"a":[1,2]},"Records":5}`,
 	} {
@@ -275,6 +276,23 @@ func TestRecordsRejectsNonLogs(t *testing.T) {
 				t.Errorf("got %v, want a FileError that is ErrMalformed", gotErr)
 			}
 		})
+	}
+}
+
+// TestRecordsReadsABareArray: a file that is an array of records (Stratus
+// Red Team's detonation logs, some exports) is read record by record, not
+// counted as one malformed file.
+func TestRecordsReadsABareArray(t *testing.T) {
+	second := strings.Replace(sampleRecord, `"eventID":"evt-1"`, `"eventID":"evt-2"`, 1)
+	var ids []string
+	for ev, err := range Records(strings.NewReader(" [" + sampleRecord + ",\n" + second + "]\n")) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ev.ID)
+	}
+	if strings.Join(ids, ",") != "evt-1,evt-2" {
+		t.Errorf("read %v, want evt-1,evt-2", ids)
 	}
 }
 

@@ -175,8 +175,18 @@ func (c *capReader) explain(err error) error {
 // enterRecordsArray positions dec at the first element of the top-level
 // "Records" array, skipping any other keys before it.
 func enterRecordsArray(dec *json.Decoder) error {
-	if err := expectDelim(dec, '{'); err != nil {
-		return err
+	tok, err := dec.Token()
+	if err != nil {
+		return &SyntaxError{Shape: "log file", Err: err}
+	}
+	switch tok {
+	case json.Delim('['):
+		// A bare array of records, as detonation tools (Stratus Red
+		// Team) and some exports write them.
+		return nil
+	case json.Delim('{'):
+	default:
+		return &ShapeError{Detail: fmt.Sprintf(`log file: want {"Records": [...]} or an array of records, got %v`, tok)}
 	}
 	for dec.More() {
 		tok, err := dec.Token()
