@@ -48,7 +48,7 @@ func TestBackfillAccountsForRealCorpus(t *testing.T) {
 			// The window reaches back to 2010, before any record here; the
 			// session retention is as long so that old events are still
 			// classified as they would be today.
-			code, stdout, stderr := runRaw(nil, "--source", "file:"+dir, "--table", table, "--since", "2010-01-01",
+			code, stdout, stderr := runRaw(nil, "--source", "file:"+dir, "--table", table, "--since", "2013-11-13",
 				"--session-retention", "9000d", "--quiet", "--summary-json", summary)
 			if strings.Contains(stderr, "panic") || strings.Contains(stderr, "goroutine ") {
 				t.Fatalf("stderr shows a panic:\n%s", stderr)

@@ -66,7 +66,7 @@ func TestHelpShowsAnExampleAndTheVariables(t *testing.T) {
 		"-orphan-grace", "-accounts", "-event-names", "-session-retention", "-metrics-addr",
 		"-shutdown-timeout", "-clock-skew", "-log-level", "-source-identity-pattern", "-include-service-callers",
 		"-session-replica", "-replica-refresh", "-session-stream", "-replica-max-sessions", "-replica-max-wait", "-replica-scan-segments",
-		"(default 2m0s)", "(default 1000)", "(default 15s)",
+		"(default 2m)", "(default 1000)", "(default 15s)",
 	} {
 		if !strings.Contains(help, want) {
 			t.Errorf("--help lacks %q:\n%s", want, help)

@@ -58,6 +58,12 @@ func contractChecks(t *testing.T) []contractCheck {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The backfill links pkg/verdictlog for --reconcile's reader; the
+	// package's Writer (PutObject) is the streamer's --verdict-log, which
+	// the backfill never calls.
+	backfillCalls = slices.DeleteFunc(backfillCalls, func(c sdkCall) bool {
+		return c.op() == "s3.PutObject" && strings.HasPrefix(c.pos, "pkg/verdictlog/")
+	})
 	return []contractCheck{
 		{name: "session table indexes are the ones pkg/sessions queries", dir: ".", check: checkSessionTable, broken: `index "gsi-sourceidentity" is not one pkg/sessions queries`},
 		{name: "rule forwards what the decoder accepts", dir: ".", check: checkRule, broken: `source ["aws.iam"], want ["aws.sts"]`},
