@@ -159,10 +159,7 @@ func parseOptions(args []string, e env) (options, error) {
 		since      = fs.String("since", "7d", "start of the window: a duration ago (7d, 1d12h, 90m), an RFC 3339 time or a date")
 		until      = fs.String("until", "", "end of the window, same forms as --since (default: now)")
 		sinkFlags  = cli.AddSinkFlags(fs, "stdout", tableView)
-		match      = fs.String("match", "exact,user-time", "session match strategies, tried in order")
-		accounts   = fs.String("accounts", "", "comma-separated account ids, or org for every active account of the organization: with --assume-role-name the accounts read; always the accounts an event may come from (default: every account)")
 		regions    = fs.String("regions", "", "comma-separated regions to read, or all for every enabled region (default: lookup reads the configured region, s3 every region in the archive)")
-		eventNames = fs.String("event-names", strings.Join(cloudtrail.DefaultEventNames(), ","), "comma-separated STS event names to classify (lookup: one query each)")
 		failOn     = fs.String("fail-on", "high", "exit 1 when a finding of this severity or above exists: low, medium, high, critical")
 		logLevel   = fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	)
@@ -175,15 +172,12 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.StringVar(&o.awsProfile, "aws-profile", "", "shared-config profile for the run's AWS credentials and region (default: the SDK's default chain)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	fs.StringVar(&o.reportPath, "report", "", "also write a self-contained HTML report (charts, top callers and roles, findings) to this file")
-	o.retention, o.skew = classify.DefaultRetention, classify.DefaultClockSkew
 	fs.StringVar(&o.source, "source", sourceLookup, "where events come from: lookup (CloudTrail LookupEvents), s3://BUCKET[/PREFIX] (a trail's archive), file:PATH (a file, or a folder laid out like a trail archive), or findings:PATH (a findings file, JSON lines: --report or --format table from it, nothing classified)")
 	fs.StringVar(&o.table, "table", "", "the session table (required)")
 	fs.StringVar(&o.roleName, "assume-role-name", "", "role assumed in each account of --accounts (lookup source)")
 	fs.StringVar(&o.checkpoint, "checkpoint", "", "progress file: written as pages (lookup) or objects (s3, file) finish; a rerun with the same file resumes an unfinished run's window where it stopped")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress display (there is none when stderr is not a terminal)")
 	fs.StringVar(&o.summaryJSON, "summary-json", "", "also write the summary as JSON to this file")
-	fs.Var(cli.Duration{D: &o.retention}, "session-retention", "how long the store keeps a session; an unmatched event older than this is unverifiable, not orphaned")
-	fs.Var(cli.Duration{D: &o.skew}, "clock-skew", "tolerance in time comparisons")
 	classification := cli.AddClassificationFlags(fs)
 	// The backfill's events are past: it never waits for the replica.
 	replica := cli.AddReplicaFlags(fs, 0)
@@ -230,9 +224,6 @@ func parseOptions(args []string, e env) (options, error) {
 	}
 	if !o.since.Before(o.until) {
 		return o, fmt.Errorf("empty window: --since %s is not before --until %s", o.since.Format(time.RFC3339), o.until.Format(time.RFC3339))
-	}
-	if o.strategies, err = sessions.ParseStrategies(*match); err != nil {
-		return o, fmt.Errorf("--match: %w", err)
 	}
 	if o.logLevel, err = cli.LogLevel(*logLevel); err != nil {
 		return o, err
@@ -291,15 +282,16 @@ func parseOptions(args []string, e env) (options, error) {
 	if err := cli.CheckSinks(o.sinks); err != nil {
 		return o, err
 	}
-	if err := cli.CheckJudging(o.retention, o.skew, o.classification); err != nil {
+	if err := o.classification.Check(); err != nil {
 		return o, err
 	}
+	o.retention, o.skew, o.strategies = o.classification.Retention, o.classification.ClockSkew, o.classification.Strategies
 	if o.reconcile != "" {
 		if err := o.reconcileOptions(set["sink"]); err != nil {
 			return o, err
 		}
 	}
-	o.accounts = cli.CSV(*accounts)
+	o.accounts = cli.CSV(o.classification.Accounts)
 	if slices.Contains(o.accounts, orgAccounts) {
 		if len(o.accounts) != 1 {
 			return o, errors.New("--accounts: org stands alone")
@@ -315,10 +307,7 @@ func parseOptions(args []string, e env) (options, error) {
 			o.regions = nil // an archive holds what it holds
 		}
 	}
-	o.eventNames = cli.CSV(*eventNames)
-	if len(o.eventNames) == 0 {
-		return o, errors.New("--event-names: none given")
-	}
+	o.eventNames = cli.CSV(o.classification.EventNames)
 	if o.roleName != "" && o.sourceKind != sourceLookup {
 		return o, errors.New("--assume-role-name applies to --source lookup only")
 	}

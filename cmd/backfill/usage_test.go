@@ -33,7 +33,8 @@ func TestBadInvocationsAreOneLine(t *testing.T) {
 		{[]string{"--bogus"}, "--bogus: no such flag (see --help)"},
 		{[]string{"--format", "xml"}, `--format: unknown format "xml"`},
 		{[]string{"--fail-on", "nope"}, "--fail-on: unknown severity"},
-		{[]string{"--event-names", ","}, "--event-names: none given"},
+		{[]string{"--event-names", ","}, "--event-names: want at least one name"},
+		{[]string{"--match", "fuzzy"}, "--match: "},
 	} {
 		code, stdout, stderr := runRaw(nil, append(append([]string{}, base...), tt.args...)...)
 		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")

@@ -156,6 +156,7 @@ func TestBadFlagsExit2(t *testing.T) {
 		{[]string{"--sink", "hec:https://splunk.example:8088"}, "--sink: hec sink token"},
 		{[]string{"--source-identity-pattern", "("}, "--source-identity-pattern: SourceIdentity pattern: error parsing regexp"},
 		{[]string{"--event-names", ","}, "--event-names: want at least one name"},
+		{[]string{"--match", "fuzzy"}, "--match: "},
 		{[]string{"--session-retention", "99999999d"}, `--session-retention: duration "99999999d": at most 106751d`},
 		{[]string{"--bogus"}, "--bogus: no such flag (see --help)"},
 		{[]string{"--session-replica", "sometimes"}, "--session-replica"},

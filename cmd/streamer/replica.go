@@ -19,6 +19,6 @@ func openSessions(ctx context.Context, o options, table *dynamodb.Client, fallba
 	if o.lambda {
 		r.Mode = cli.ReplicaOff
 	}
-	return r.Sessions(ctx, table, sessions.StoreConfig{Table: o.table}, sessions.MatcherConfig{ClockSkew: o.skew},
+	return r.Sessions(ctx, table, sessions.StoreConfig{Table: o.table}, sessions.MatcherConfig{Strategies: o.strategies, ClockSkew: o.skew},
 		o.stream.OrphanGrace, fallback, log)
 }

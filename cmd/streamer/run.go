@@ -57,6 +57,7 @@ type options struct {
 	eventNames     []string
 	retention      time.Duration
 	skew           time.Duration
+	strategies     []sessions.Strategy
 	metricsAddr    string
 	classification cli.Classification
 	replica        cli.Replica
@@ -95,12 +96,10 @@ func parseOptions(args []string, e env) (options, error) {
 	fs := flag.NewFlagSet("streamer", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	var (
-		o          options
-		accounts   = fs.String("accounts", "", "comma-separated allowlist of account ids an event may come from (default: every account)")
-		eventNames = fs.String("event-names", strings.Join(cloudtrail.DefaultEventNames(), ","), "comma-separated STS event names to classify")
-		logLevel   = fs.String("log-level", "info", "log level: debug, info, warn, error")
-		pipeline   = fs.Bool("pipeline-events", true, "also classify changes to the EventBridge rule and the queue ("+strings.Join(cloudtrail.PipelineEventNames(), ", ")+") as pipeline_tampered findings; they arrive only when the second EventBridge rule of the Terraform module sends them")
-		expect     = fs.String("expect-regions", "", "comma-separated regions that must send events (in each --accounts account, else each account seen); every account and region seen is expected too")
+		o        options
+		logLevel = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		pipeline = fs.Bool("pipeline-events", true, "also classify changes to the EventBridge rule and the queue ("+strings.Join(cloudtrail.PipelineEventNames(), ", ")+") as pipeline_tampered findings; they arrive only when the second EventBridge rule of the Terraform module sends them")
+		expect   = fs.String("expect-regions", "", "comma-separated regions that must send events (in each --accounts account, else each account seen); every account and region seen is expected too")
 	)
 	o.stream = streamer.Config{
 		Pollers:           streamer.DefaultPollers,
@@ -113,7 +112,6 @@ func parseOptions(args []string, e env) (options, error) {
 		VerdictLogInterval: streamer.DefaultVerdictLogInterval,
 		SilenceAfter:       streamer.DefaultSilenceAfter,
 	}
-	o.retention, o.skew = classify.DefaultRetention, classify.DefaultClockSkew
 	fs.StringVar(&o.queueURL, "queue-url", "", "URL of the SQS queue to consume (required)")
 	fs.StringVar(&o.table, "table", "", "the session table (required)")
 	sinkFlags := cli.AddSinkFlags(fs, "stdout")
@@ -122,11 +120,9 @@ func parseOptions(args []string, e env) (options, error) {
 	fs.IntVar(&o.stream.MaxInFlight, "max-in-flight", o.stream.MaxInFlight, "most messages received and not yet deleted or released; receiving waits beyond it")
 	fs.Var(cli.Duration{D: &o.stream.VisibilityTimeout}, "visibility-timeout", "visibility timeout asked for on receive (whole seconds); extended at half for messages in flight")
 	fs.Var(cli.Duration{D: &o.stream.OrphanGrace}, "orphan-grace", "an orphaned verdict waits this long after its event for the session to appear, then is re-checked before it is emitted (0 emits at once)")
-	fs.Var(cli.Duration{D: &o.retention}, "session-retention", "how long the store keeps a session; an unmatched event older than this is unverifiable, not orphaned")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":9090", "listen address for /metrics, /healthz and /readyz (empty: none)")
 	fs.BoolVar(&o.pprof, "pprof", false, "also serve Go's profiler at /debug/pprof/ on --metrics-addr (off by default: profiles can show event data)")
 	fs.Var(cli.Duration{D: &o.stream.ShutdownTimeout}, "shutdown-timeout", "on SIGTERM or SIGINT, exit within this long")
-	fs.Var(cli.Duration{D: &o.skew}, "clock-skew", "tolerance in time comparisons")
 	fs.StringVar(&o.verdictLog, "verdict-log", "", "record every classified event (tracked included) in this verdict log, s3://BUCKET/PREFIX or file:DIR, before its message is deleted (docs/VERDICTLOG.md; empty: none)")
 	fs.Var(cli.Duration{D: &o.stream.VerdictLogInterval}, "verdict-log-interval", "write the verdict log this often (one object each), or sooner once half of --max-in-flight waits for it; messages are deleted after")
 	fs.StringVar(&o.verdictLogID, "verdict-log-id", "", "this streamer's name in the verdict log's object names (default: the host name)")
@@ -162,7 +158,12 @@ func parseOptions(args []string, e env) (options, error) {
 		return o, errors.New("--table is required")
 	}
 	o.stream.QueueURL = o.queueURL
-	o.accounts = cli.CSV(*accounts)
+	if err := o.classification.Check(); err != nil {
+		return o, err
+	}
+	c := o.classification
+	o.retention, o.skew, o.strategies = c.Retention, c.ClockSkew, c.Strategies
+	o.accounts, o.eventNames = cli.CSV(c.Accounts), cli.CSV(c.EventNames)
 	o.stream.ExpectRegions, o.stream.ExpectAccounts = cli.CSV(*expect), o.accounts
 	if o.verdictLog != "" && o.lambda {
 		return o, errors.New("--verdict-log: not supported under the Lambda runtime (the event source mapping deletes the messages)")
@@ -178,9 +179,6 @@ func parseOptions(args []string, e env) (options, error) {
 	if err := checkStreamFlags(o.stream); err != nil {
 		return o, err
 	}
-	if err := cli.CheckJudging(o.retention, o.skew, o.classification); err != nil {
-		return o, err
-	}
 	// The ops server needs a moment after the streamer: give it a tenth of
 	// the deadline, at most a second.
 	cfg := o.stream
@@ -194,10 +192,6 @@ func parseOptions(args []string, e env) (options, error) {
 	}
 	if o.sinkOptions, err = sinkFlags.Options(); err != nil {
 		return o, err
-	}
-	o.eventNames = cli.CSV(*eventNames)
-	if len(o.eventNames) == 0 {
-		return o, errors.New("--event-names: want at least one name")
 	}
 	o.pipelineEvents = *pipeline
 	return o, nil
@@ -346,7 +340,7 @@ func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger, obs
 	p := &pipeline{queue: sqs.NewFromConfig(awsCfg), table: dynamodb.NewFromConfig(awsCfg), s3: s3.NewFromConfig(awsCfg)}
 	p.finder, err = sessions.Open(p.table, sessions.Config{
 		Store:   sessions.StoreConfig{Table: o.table},
-		Matcher: sessions.MatcherConfig{ClockSkew: o.skew},
+		Matcher: sessions.MatcherConfig{Strategies: o.strategies, ClockSkew: o.skew},
 	})
 	if err != nil {
 		closeSinks(outs)

@@ -12,6 +12,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
+	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
+	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 )
 
@@ -150,38 +152,60 @@ func CSV(s string) []string {
 	return out
 }
 
-// Classification holds the flags that decide how events are read and judged,
-// which the streamer and the backfill must share: the same event has to get
-// the same verdict (and finding_id) from both.
+// Classification holds the flags that decide which events are read and how
+// they are judged, which the streamer and the backfill must share: the same
+// event has to get the same verdict (and finding_id) from both. Both
+// commands register them with AddClassificationFlags, so their names, help
+// and defaults cannot drift apart.
 type Classification struct {
 	// Pattern is the SourceIdentity pattern ("" for Sentinel's).
 	Pattern string
 	// IncludeServiceCallers classifies AssumeRole calls made by AWS
 	// services too.
 	IncludeServiceCallers bool
+	// Retention and ClockSkew are --session-retention and --clock-skew.
+	Retention, ClockSkew time.Duration
+	// Accounts and EventNames are --accounts and --event-names as given
+	// (comma-separated); Check splits them.
+	Accounts, EventNames string
+	// Match is --match as given; Check parses it into Strategies.
+	Match      string
+	Strategies []sessions.Strategy
 }
 
-// AddClassificationFlags registers --source-identity-pattern and
-// --include-service-callers on fs.
+// AddClassificationFlags registers the classification flags on fs.
 func AddClassificationFlags(fs *flag.FlagSet) *Classification {
-	c := &Classification{}
+	c := &Classification{Retention: classify.DefaultRetention, ClockSkew: classify.DefaultClockSkew}
 	fs.StringVar(&c.Pattern, "source-identity-pattern", "", "SourceIdentity pattern with named groups user, marker, request_id (default: Sentinel's)")
 	fs.BoolVar(&c.IncludeServiceCallers, "include-service-callers", false, "also classify AssumeRole calls made by AWS services (Lambda, ECS, EMR)")
+	fs.Var(Duration{D: &c.Retention}, "session-retention", "how long the store keeps a session; an unmatched event older than this is unverifiable, not orphaned")
+	fs.Var(Duration{D: &c.ClockSkew}, "clock-skew", "tolerance in time comparisons")
+	fs.StringVar(&c.Accounts, "accounts", "", "comma-separated account ids an event may come from (default: every account); "+
+		"backfill: org for every active account of the organization, and with --assume-role-name the accounts read")
+	fs.StringVar(&c.EventNames, "event-names", strings.Join(cloudtrail.DefaultEventNames(), ","), "comma-separated STS event names to classify (backfill lookup: one query each)")
+	fs.StringVar(&c.Match, "match", "exact,user-time", "session match strategies, tried in order")
 	return c
 }
 
-// CheckJudging checks the flags that decide verdicts, which both commands
-// share, naming the flag at fault: a bad value is a usage error before
-// anything starts, not a failure of the classifier once running.
-func CheckJudging(retention, clockSkew time.Duration, c Classification) error {
-	if retention <= 0 {
-		return fmt.Errorf("--session-retention %s: want more than 0", FormatDuration(retention))
+// Check validates the classification flags, naming the flag at fault: a
+// bad value is a usage error before anything starts, not a failure of the
+// classifier once running. It parses --match.
+func (c *Classification) Check() error {
+	if c.Retention <= 0 {
+		return fmt.Errorf("--session-retention %s: want more than 0", FormatDuration(c.Retention))
 	}
-	if clockSkew < 0 || clockSkew > classify.MaxClockSkew {
-		return fmt.Errorf("--clock-skew %s: want 0 to %s", FormatDuration(clockSkew), FormatDuration(classify.MaxClockSkew))
+	if c.ClockSkew < 0 || c.ClockSkew > classify.MaxClockSkew {
+		return fmt.Errorf("--clock-skew %s: want 0 to %s", FormatDuration(c.ClockSkew), FormatDuration(classify.MaxClockSkew))
 	}
 	if _, err := classify.NewParser(c.Pattern); err != nil {
 		return fmt.Errorf("--source-identity-pattern: %w", err)
+	}
+	if len(CSV(c.EventNames)) == 0 {
+		return errors.New("--event-names: want at least one name")
+	}
+	var err error
+	if c.Strategies, err = sessions.ParseStrategies(c.Match); err != nil {
+		return fmt.Errorf("--match: %w", err)
 	}
 	return nil
 }
