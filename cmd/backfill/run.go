@@ -155,13 +155,13 @@ func parseOptions(args []string, e env) (options, error) {
 	tableView := cli.SinkView{Name: viewTable, Help: "a table for people on stdout (time, verdict, severity, caller, target role, " +
 		"SourceIdentity, reason), the summary under it; findings go to --sink only when one is given"}
 	var (
-		o          options
-		since      = fs.String("since", "7d", "start of the window: a duration ago (7d, 1d12h, 90m), an RFC 3339 time or a date")
-		until      = fs.String("until", "", "end of the window, same forms as --since (default: now)")
-		sinkFlags  = cli.AddSinkFlags(fs, "stdout", tableView)
-		regions    = fs.String("regions", "", "comma-separated regions to read, or all for every enabled region (default: lookup reads the configured region, s3 every region in the archive)")
-		failOn     = fs.String("fail-on", "high", "exit 1 when a finding of this severity or above exists: low, medium, high, critical")
-		logLevel   = fs.String("log-level", "warn", "log level: debug, info, warn, error")
+		o         options
+		since     = fs.String("since", "7d", "start of the window: a duration ago (7d, 1d12h, 90m), an RFC 3339 time or a date")
+		until     = fs.String("until", "", "end of the window, same forms as --since (default: now)")
+		sinkFlags = cli.AddSinkFlags(fs, "stdout", tableView)
+		regions   = fs.String("regions", "", "comma-separated regions to read, or all for every enabled region (default: lookup reads the configured region, s3 every region in the archive)")
+		failOn    = fs.String("fail-on", "high", "exit 1 when a finding of this severity or above exists: low, medium, high, critical")
+		logLevel  = fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	)
 	// Filters: repeatable; their variables take comma-separated lists.
 	var roles, principals, profiles, recipients cli.List
