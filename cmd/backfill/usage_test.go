@@ -22,7 +22,8 @@ func TestBadInvocationsAreOneLine(t *testing.T) {
 	}{
 		{[]string{"--since", "99999d"}, "--since 99999d: starts 1753-01-17, before CloudTrail's first record (2013-11-13)"},
 		{[]string{"--since", "999999d"}, `--since: duration "999999d": at most 106751d (about 292 years)`},
-		{[]string{"--clock-skew", "1h"}, "--clock-skew 1h: want 0 to 10m"},
+		{[]string{"--clock-skew", "1h"}, "--clock-skew 1h: want 1s to 10m"},
+		{[]string{"--clock-skew", "0"}, "--clock-skew 0s: want 1s to 10m"},
 		{[]string{"--session-retention", "0"}, "--session-retention 0s: want more than 0"},
 		{[]string{"--source-identity-pattern", "("}, "--source-identity-pattern: SourceIdentity pattern"},
 		{[]string{"--sink", "bogus:x"}, `--sink: unknown sink "bogus"`},

@@ -194,8 +194,11 @@ func (c *Classification) Check() error {
 	if c.Retention <= 0 {
 		return fmt.Errorf("--session-retention %s: want more than 0", FormatDuration(c.Retention))
 	}
-	if c.ClockSkew < 0 || c.ClockSkew > classify.MaxClockSkew {
-		return fmt.Errorf("--clock-skew %s: want 0 to %s", FormatDuration(c.ClockSkew), FormatDuration(classify.MaxClockSkew))
+	// Zero is refused, not read as the default as the packages do:
+	// CloudTrail times have whole seconds and session times do not, so no
+	// tolerance at all would flag sessions that began within the second.
+	if c.ClockSkew < time.Second || c.ClockSkew > classify.MaxClockSkew {
+		return fmt.Errorf("--clock-skew %s: want 1s to %s", FormatDuration(c.ClockSkew), FormatDuration(classify.MaxClockSkew))
 	}
 	if _, err := classify.NewParser(c.Pattern); err != nil {
 		return fmt.Errorf("--source-identity-pattern: %w", err)
