@@ -115,7 +115,6 @@ type ReplicaStats struct {
 	Refreshes     uint64
 	RefreshErrors uint64
 	FullResyncs   uint64
-	StreamLag     time.Duration // how far the stream follower is behind; 0 without a stream
 	Watermark     time.Time
 }
 
@@ -141,7 +140,6 @@ type Replica struct {
 	// (ReplicaFinder's RetryAfter).
 	nextStart    atomic.Int64
 	lastDuration atomic.Int64
-	streamLag    atomic.Int64
 
 	refreshes, refreshErrors, fullResyncs atomic.Uint64
 }
@@ -155,7 +153,8 @@ func NewReplica(db DynamoDBAPI, cfg ReplicaConfig) (*Replica, error) {
 		return nil, err
 	}
 	if cfg.StreamARN != "" {
-		// TODO(issue 12): the stream follower is the next commit.
+		// Not built yet (issue 12): refuse, rather than pass re-scans off
+		// as the stream the operator asked for.
 		return nil, errors.New("sessions: replica: following a stream is not supported yet")
 	}
 	cfg = cfg.withDefaults()
@@ -194,7 +193,6 @@ func (r *Replica) Stats() ReplicaStats {
 		Refreshes:     r.refreshes.Load(),
 		RefreshErrors: r.refreshErrors.Load(),
 		FullResyncs:   r.fullResyncs.Load(),
-		StreamLag:     time.Duration(r.streamLag.Load()),
 		Watermark:     r.Watermark(),
 	}
 }
@@ -428,10 +426,6 @@ func (r *Replica) healthy() bool {
 // expectedPass estimates how long until the watermark passes until.
 func (r *Replica) expectedPass(until time.Time) time.Duration {
 	now := r.now()
-	if r.cfg.StreamARN != "" {
-		// The stream's watermark trails the clock by its lag and the margin.
-		return max(time.Millisecond, until.Add(r.cfg.ClockMargin).Sub(now)+time.Duration(r.streamLag.Load()))
-	}
 	// A scan that starts at or after until + ClockMargin passes it, once
 	// it ends (about lastDuration later).
 	need := until.Add(r.cfg.ClockMargin)

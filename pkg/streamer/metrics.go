@@ -242,8 +242,6 @@ func RegisterReplicaStats(reg prometheus.Registerer, replica func() sessions.Rep
 		gauge("bytes", "Estimated heap the replica holds.", func(s sessions.ReplicaStats) float64 { return float64(s.Bytes) }),
 		gauge("watermark_age_seconds", "How far the replica's watermark (every write before it applied) is behind this host's clock.",
 			func(s sessions.ReplicaStats) float64 { return time.Since(s.Watermark).Seconds() }),
-		gauge("stream_lag_seconds", "How far the stream follower is behind (0 without --session-stream).",
-			func(s sessions.ReplicaStats) float64 { return s.StreamLag.Seconds() }),
 		counter("refreshes_total", "Re-scans of the session table after the first load.", func() uint64 { return replica().Refreshes }),
 		counter("refresh_errors_total", "Re-scans that failed (the watermark waits; the next one is retried).", func() uint64 { return replica().RefreshErrors }),
 		counter("full_resyncs_total", "Re-scans that read the whole table.", func() uint64 { return replica().FullResyncs }),
