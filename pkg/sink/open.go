@@ -137,6 +137,9 @@ func open(ctx context.Context, uri string, o Options, loader *awsLoader) (Sink, 
 	if uri == "" || uri == "-" {
 		uri = "stdout"
 	}
+	if err := CheckURI(uri); err != nil {
+		return nil, err
+	}
 	format, kind, target, err := splitURI(uri, o.Format)
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: %w", kindOnly(uri), err)
@@ -151,14 +154,8 @@ func open(ctx context.Context, uri string, o Options, loader *awsLoader) (Sink, 
 		s.format, s.render = format, o.Render
 		return s, nil
 	case "file":
-		if target == "" {
-			return nil, fmt.Errorf("sink %q: empty path", uri)
-		}
 		return openFile(target, o.File, format, o.Render)
 	case "sqs", "sns", "eventbridge", "securityhub":
-		if target == "" && kind != "securityhub" {
-			return nil, fmt.Errorf("sink %q: missing target (%s)", uri, URIHelp)
-		}
 		cfg, err := loader.get(ctx)
 		if err != nil {
 			return nil, err
@@ -231,9 +228,6 @@ func openAWS(kind, target string, format Format, cfg aws.Config, o Options) (Sin
 		snd := &sqsSender{api: api, url: target, fifo: strings.HasSuffix(target, ".fifo"), format: format}
 		return newBatchSink(name, snd, renderer(format, o.Render), o), nil
 	case "sns":
-		if !strings.HasPrefix(target, "arn:") {
-			return nil, fmt.Errorf("sns sink: want a topic ARN, got %q", target)
-		}
 		api := sns.NewFromConfig(cfg, func(so *sns.Options) { so.Retryer = noRetry() })
 		snd := &snsSender{api: api, topic: target, fifo: strings.HasSuffix(target, ".fifo"), format: format}
 		return newBatchSink(name, snd, renderer(format, o.Render), o), nil
