@@ -123,7 +123,7 @@ func fromCorpus(seed int64, events, days, workers int, hostile bool, flt *report
 	}
 	since, until := demoNow.Add(-window), demoNow
 	acc := report.NewAccumulator(report.Config{Window: [2]time.Time{since, until}, Sources: []string{fmt.Sprintf("corpus:seed=%d", seed)},
-		Filter: flt, MaxFindings: maxRows, Now: func() time.Time { return demoNow }})
+		Filter: flt, MaxFindings: maxRows})
 
 	decoder := cloudtrail.NewDecoder(cloudtrail.Config{})
 	var inScope []*cloudtrail.Event
@@ -166,10 +166,15 @@ func fromCorpus(seed int64, events, days, workers int, hostile bool, flt *report
 				if !flt.KeepResult(r) {
 					continue
 				}
-				acc.Add(ev, r)
-				if findingsOut != "" && r.IsFinding() {
+				if !r.IsFinding() {
+					acc.Add(ev, r, nil)
+					continue
+				}
+				f := sink.NewFinding(ev, r, sink.DetectorBackfill, demoNow)
+				acc.Add(ev, r, &f)
+				if findingsOut != "" {
 					mu.Lock()
-					all = append(all, sink.NewFinding(ev, r, sink.DetectorBackfill, demoNow))
+					all = append(all, f)
 					mu.Unlock()
 				}
 			}

@@ -19,6 +19,17 @@ import (
 
 var corpusNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
+// add adds ev to acc as the backfill does: a finding rendered once, at
+// corpusNow, as its sinks get it.
+func add(acc *Accumulator, ev *cloudtrail.Event, r classify.Result) {
+	if !r.IsFinding() {
+		acc.Add(ev, r, nil)
+		return
+	}
+	f := sink.NewFinding(ev, r, sink.DetectorBackfill, corpusNow)
+	acc.Add(ev, r, &f)
+}
+
 // classified is a corpus event decoded, with the classification the
 // corpus says the classifier must reach.
 type classified struct {
@@ -74,7 +85,7 @@ func TestSummaryNumbersFromCorpus(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for x := range work {
-				acc.Add(x.ev, x.r)
+				add(acc, x.ev, x.r)
 			}
 		})
 	}
@@ -238,7 +249,7 @@ func TestSummaryFilteredCorpus(t *testing.T) {
 		if !f.KeepEvent(x.ev) || !f.KeepResult(x.r) {
 			continue
 		}
-		acc.Add(x.ev, x.r)
+		add(acc, x.ev, x.r)
 	}
 	s := acc.Summary()
 	if s.Classified != wantKept || s.Filtered[FilterAccount] != wantAccount || s.Filtered[FilterRole] != wantRole || s.Filtered[FilterProfile] != wantProfile {
@@ -278,13 +289,13 @@ func TestAccumulatorKeepsMostSevere(t *testing.T) {
 	}
 
 	for _, order := range []string{"forward", "reverse"} {
-		acc := NewAccumulator(Config{MaxFindings: limit, Now: func() time.Time { return corpusNow }})
+		acc := NewAccumulator(Config{MaxFindings: limit})
 		in := slices.Clone(evs)
 		if order == "reverse" {
 			slices.Reverse(in)
 		}
 		for _, x := range in {
-			acc.Add(x.ev, x.r)
+			add(acc, x.ev, x.r)
 		}
 		got := acc.Findings()
 		if len(got) != limit || acc.Summary().Findings != len(want) {
@@ -422,7 +433,12 @@ func ExampleAccumulator() {
 		if !flt.KeepResult(r) {
 			continue
 		}
-		acc.Add(ev, r)
+		var f *sink.Finding // what the sinks got: the report shows it as is
+		if r.IsFinding() {
+			rendered := sink.NewFinding(ev, r, sink.DetectorBackfill, t0.Add(3*time.Hour))
+			f = &rendered
+		}
+		acc.Add(ev, r, f)
 	}
 	s := acc.Summary()
 	s.Events, s.InScope = 3, 3 // the driver's counters
