@@ -446,3 +446,36 @@ func ExampleAccumulator() {
 	fmt.Printf("classified %d, tracked %d, findings %d, filtered %v, tracked rate %.0f%%\n", s.Classified, s.Tracked, s.Findings, s.Filtered, 100*rate)
 	// Output: classified 2, tracked 1, findings 1, filtered map[role:1], tracked rate 50%
 }
+
+// TestAccumulatorKeepsTheFindingGiven: Add shows the finding it is given,
+// as given (the sinks' detected_at, not a time of its own), and counts a
+// finding verdict given no finding without showing it.
+func TestAccumulatorKeepsTheFindingGiven(t *testing.T) {
+	ev := &cloudtrail.Event{ID: "e1", Time: corpusNow.Add(-time.Hour), Account: "111122223333", Region: "eu-west-1"}
+	r := classify.Result{Verdict: classify.NoSourceIdentity, Severity: classify.SeverityHigh, FindingID: "f1"}
+	sunk := sink.NewFinding(ev, r, sink.DetectorBackfill, corpusNow.Add(-42*time.Minute))
+	for _, tc := range []struct {
+		name  string
+		f     *sink.Finding
+		shown int
+	}{
+		{"with the sinks' finding", &sunk, 1},
+		{"without a finding", nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			acc := NewAccumulator(Config{})
+			acc.Add(ev, r, tc.f)
+			acc.Add(&cloudtrail.Event{ID: "e2", Time: ev.Time}, classify.Result{Verdict: classify.Tracked}, nil)
+			s, got := acc.Summary(), acc.Findings()
+			if s.Classified != 2 || s.Tracked != 1 || s.Findings != 1 || s.PerSeverity["high"] != 1 {
+				t.Errorf("summary %+v, want 2 classified, 1 tracked, 1 high finding", s)
+			}
+			if len(got) != tc.shown {
+				t.Fatalf("%d findings shown, want %d", len(got), tc.shown)
+			}
+			if tc.shown > 0 && (!got[0].DetectedAt.Equal(sunk.DetectedAt) || got[0].FindingID != sunk.FindingID) {
+				t.Errorf("shown %s detected %s, want the sinks' %s detected %s", got[0].FindingID, got[0].DetectedAt, sunk.FindingID, sunk.DetectedAt)
+			}
+		})
+	}
+}
