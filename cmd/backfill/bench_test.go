@@ -55,7 +55,7 @@ func replayOnce(b *testing.B, src source.Source, cl *classify.Classifier, since,
 	b.Helper()
 	o := options{since: since, until: until}
 	r := &replay{workers: 8, since: since, until: until, source: src, classifier: cl,
-		sink: sink.NewWriter("discard", io.Discard), log: zerolog.Nop(), now: time.Now, sum: newSummary(o)}
+		sinks: []sink.Sink{sink.NewWriter("discard", io.Discard)}, log: zerolog.Nop(), now: time.Now, sum: newSummary(o)}
 	if err := r.run(context.Background()); err != nil {
 		b.Fatal(err)
 	}

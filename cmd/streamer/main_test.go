@@ -112,8 +112,8 @@ func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 	if o.queueURL != vars["SESSIONWATCH_QUEUE_URL"] || o.table != "sessions" || strings.Join(o.sinks, ",") != vars["SESSIONWATCH_SINK"] ||
 		s.Pollers != 3 || s.Workers != 7 || s.MaxInFlight != 50 || s.VisibilityTimeout != 45*time.Second || s.OrphanGrace != 0 ||
 		strings.Join(o.accounts, ",") != vars["SESSIONWATCH_ACCOUNTS"] || strings.Join(o.eventNames, ",") != "AssumeRole,AssumeRoot" ||
-		o.retention != 7*24*time.Hour || o.metricsAddr != "127.0.0.1:9999" || s.ShutdownTimeout != time.Minute ||
-		o.skew != 2*time.Minute || o.logLevel.String() != "debug" ||
+		o.classification.Retention != 7*24*time.Hour || o.metricsAddr != "127.0.0.1:9999" || s.ShutdownTimeout != time.Minute ||
+		o.classification.ClockSkew != 2*time.Minute || o.logLevel.String() != "debug" ||
 		o.classification.Pattern != vars["SESSIONWATCH_SOURCE_IDENTITY_PATTERN"] || !o.classification.IncludeServiceCallers ||
 		o.replica != (cli.Replica{Mode: cli.ReplicaOn, Refresh: 10 * time.Second, StreamARN: vars["SESSIONWATCH_SESSION_STREAM"],
 			MaxSessions: 1000, MaxWait: 5 * time.Second, ScanSegments: 8}) {
