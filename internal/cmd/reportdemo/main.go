@@ -3,11 +3,11 @@
 // is served from memory to the real classifier, and the events go through
 // the same filter, accumulator and renderers the backfill uses.
 //
-//	go run ./internal/reportdemo                                  # out/report-sample.html
-//	go run ./internal/reportdemo -table -role '*Admin*'           # and the terminal table
-//	go run ./internal/reportdemo -findings out/findings.jsonl     # also write the findings
-//	go run ./internal/reportdemo -from-findings out/findings.jsonl -out out/report-findings.html
-//	go run ./internal/reportdemo -hostile -out out/report-hostile.html
+//	go run ./internal/cmd/reportdemo                                  # out/report-sample.html
+//	go run ./internal/cmd/reportdemo -table -role '*Admin*'           # and the terminal table
+//	go run ./internal/cmd/reportdemo -findings out/findings.jsonl     # also write the findings
+//	go run ./internal/cmd/reportdemo -from-findings out/findings.jsonl -out out/report-findings.html
+//	go run ./internal/cmd/reportdemo -hostile -out out/report-hostile.html
 package main
 
 import (
