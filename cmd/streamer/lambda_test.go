@@ -455,3 +455,40 @@ func TestTerraformEnvironmentIsTheStreamersFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestLambdaPipelineHasNoReplica: under the Lambda runtime the pipeline
+// queries the table, whatever --session-replica says (a frozen process
+// cannot keep a replica fresh); the same flags outside Lambda load it.
+func TestLambdaPipelineHasNoReplica(t *testing.T) {
+	_, table := sessionTable(t, time.Now())
+	for _, tc := range []struct {
+		name        string
+		lambda      bool
+		wantReplica bool
+	}{
+		{"under Lambda", true, false},
+		{"polling", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := map[string]string{"SESSIONWATCH_TABLE": table, "SESSIONWATCH_SESSION_REPLICA": "on", "SESSIONWATCH_SINK": "stdout",
+				"SESSIONWATCH_QUEUE_URL": "http://127.0.0.1:1/000000000000/unused"}
+			if tc.lambda {
+				vars["AWS_LAMBDA_RUNTIME_API"] = "127.0.0.1:9001"
+			}
+			lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+			e := env{stdout: io.Discard, stderr: io.Discard, lookupEnv: lookup}
+			o, err := parseOptions(nil, e)
+			if err != nil || o.lambda != tc.lambda {
+				t.Fatalf("parseOptions: lambda %v, %v", o.lambda, err)
+			}
+			p, err := openPipeline(context.Background(), o, e, zerolog.Nop(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.CloseSinks(context.Background())
+			if got := p.Sessions.Replica != nil; got != tc.wantReplica {
+				t.Errorf("replica loaded: %v, want %v", got, tc.wantReplica)
+			}
+		})
+	}
+}
