@@ -122,6 +122,13 @@ func (s *Server) FailNext(op, code string, n int) {
 	}
 }
 
+// ClearFaults drops the errors FailNext queued and not answered yet.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.faults)
+}
+
 // Calls returns how many calls of op the server has answered, errors
 // included.
 func (s *Server) Calls(op string) int {

@@ -384,6 +384,14 @@ func TestErrors(t *testing.T) {
 			if _, again := c.DescribeStream(context.Background(), &dynamodbstreams.DescribeStreamInput{StreamArn: aws.String(st.ARN())}); again != nil {
 				t.Errorf("the call after the injected error: %v", again)
 			}
+			srv.FailNext("DescribeStream", "InternalServerError", 5)
+			srv.ClearFaults()
+			if _, again := c.DescribeStream(context.Background(), &dynamodbstreams.DescribeStreamInput{StreamArn: aws.String(st.ARN())}); again != nil {
+				t.Errorf("after ClearFaults: %v", again)
+			}
+			if n := srv.Calls("DescribeStream"); n != 3 {
+				t.Errorf("%d DescribeStream calls counted, want 3", n)
+			}
 			return err
 		}, "LimitExceededException"},
 	}
