@@ -12,8 +12,13 @@ import (
 // window replay then reads the table once; a window with nothing to look
 // up reads nothing; the events are past, so nothing waits), with fallback,
 // today's Query path, answering what the replica's watermark does not
-// cover yet.
+// cover yet. The replica is never refreshed, so --session-stream (accepted:
+// both commands share one configuration) is not read.
 func openSessions(o options, table sessions.DynamoDBAPI, fallback *sessions.Finder, log zerolog.Logger) *cli.Sessions {
+	if o.replica.StreamARN != "" {
+		log.Info().Str("stream", o.replica.StreamARN).Msg("--session-stream not read: the backfill reads the session table once")
+		o.replica.StreamARN = ""
+	}
 	return o.replica.LazySessions(table, sessions.StoreConfig{Table: o.table},
 		sessions.MatcherConfig{Strategies: o.strategies, ClockSkew: o.skew}, 0, fallback, log)
 }

@@ -346,6 +346,7 @@ func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger, obs
 		closeSinks(outs)
 		return nil, err
 	}
+	o.replica.UseStreams(awsCfg)
 	if p.sessions, err = openSessions(ctx, o, p.table, p.finder, log); err != nil {
 		closeSinks(outs)
 		return nil, err
