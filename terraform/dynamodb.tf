@@ -2,11 +2,19 @@
 # test account, or a new gateway). gsi-source-identity is what sessionwatch
 # adds: it serves the exact SourceIdentity match. Attribute names and index
 # names must match pkg/sessions (checked by internal/tfcontract).
+#
+# The stream feeds the session replica (--session-stream): NEW_IMAGE, because
+# the follower applies an INSERT or MODIFY from the item's new image and a
+# REMOVE by its key, and never reads the old image; NEW_AND_OLD_IMAGES would
+# double the bytes of every GetRecords for nothing it uses.
 resource "aws_dynamodb_table" "sessions" {
   count        = var.create_session_table ? 1 : 0
   name         = var.session_table_name
   billing_mode = "PAY_PER_REQUEST"
   hash_key     = "id"
+
+  stream_enabled   = true
+  stream_view_type = "NEW_IMAGE"
 
   attribute {
     name = "id"

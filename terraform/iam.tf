@@ -6,6 +6,9 @@
 
 locals {
   table_resources = [local.session_table_arn, "${local.session_table_arn}/index/*"]
+  # The table's streams: a stream ARN is the table's ARN, /stream/ and a
+  # label that changes when the stream is turned off and on again.
+  stream_resources = ["${local.session_table_arn}/stream/*"]
 
   streamer_principal = var.mode == "lambda" ? "lambda.amazonaws.com" : "ecs-tasks.amazonaws.com"
 }
@@ -87,6 +90,25 @@ data "aws_iam_policy_document" "streamer" {
     resources = local.table_resources
   }
   dynamic "statement" {
+    for_each = local.session_stream ? [1] : []
+    content {
+      sid = "FollowSessionStream"
+      # The replica's stream follower (--session-stream): DescribeStream for
+      # the shards (and their children after a reshard), GetShardIterator and
+      # GetRecords to read each shard.
+      actions   = ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"]
+      resources = local.stream_resources
+    }
+  }
+  dynamic "statement" {
+    for_each = local.session_stream ? [1] : []
+    content {
+      sid       = "ListSessionStreams"
+      actions   = ["dynamodb:ListStreams"]
+      resources = ["*"] # ListStreams supports no resource-level permissions.
+    }
+  }
+  dynamic "statement" {
     for_each = var.verdict_log == null ? [] : [local.verdict_log_prefix == "" ? "*" : "${local.verdict_log_prefix}/*"]
     content {
       sid       = "WriteVerdictLog"
@@ -116,6 +138,14 @@ resource "aws_iam_role_policy" "streamer" {
   name   = "${var.name_prefix}-streamer"
   role   = aws_iam_role.streamer.id
   policy = data.aws_iam_policy_document.streamer.json
+
+  lifecycle {
+    # The grants cover the streams of session_table_name only.
+    precondition {
+      condition     = !local.session_stream || startswith(local.session_stream_arn, "${local.session_table_arn}/stream/")
+      error_message = "session_stream_arn must be a stream of the session table (session_table_name) in this account and region."
+    }
+  }
 }
 
 # Backfill: CloudTrail LookupEvents, the trail archive, the session table,

@@ -52,6 +52,10 @@ resource "aws_lambda_function" "streamer" {
       error_message = "verdict_log needs mode = \"ecs\": under Lambda the event source mapping deletes the messages."
     }
     precondition {
+      condition     = var.session_stream_arn == null || var.session_stream_arn == ""
+      error_message = "session_stream_arn needs mode = \"ecs\": under Lambda the session replica is off."
+    }
+    precondition {
       condition     = var.queue_visibility_timeout_seconds > var.lambda_timeout_seconds + var.orphan_grace_seconds
       error_message = "In lambda mode queue_visibility_timeout_seconds must exceed lambda_timeout_seconds plus orphan_grace_seconds."
     }

@@ -9,6 +9,14 @@ locals {
 
   session_table_arn = "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${var.session_table_name}"
 
+  # The session replica follows the table's stream (--session-stream) when
+  # one is given, or by default the stream of the table created here; never
+  # under Lambda, where the replica is off. session_stream is known at plan
+  # (it decides which statements and variables exist); the ARN of a table
+  # created here is known after apply.
+  session_stream     = var.mode != "lambda" && (var.session_stream_arn == null ? var.create_session_table : var.session_stream_arn != "")
+  session_stream_arn = !local.session_stream ? "" : (var.session_stream_arn != null ? var.session_stream_arn : one(aws_dynamodb_table.sessions[*].stream_arn))
+
   # The streamer's environment: one SESSIONWATCH_ variable per flag.
   streamer_environment = merge({
     SESSIONWATCH_QUEUE_URL       = aws_sqs_queue.events.url
@@ -23,7 +31,9 @@ locals {
     SESSIONWATCH_EXPECT_REGIONS  = join(",", var.expect_regions)
     }, var.verdict_log == null ? {} : {
     SESSIONWATCH_VERDICT_LOG = var.verdict_log
-  }, var.extra_environment)
+    }, local.session_stream ? {
+    SESSIONWATCH_SESSION_STREAM = local.session_stream_arn
+  } : {}, var.extra_environment)
 
   # The verdict log's bucket and key prefix (s3://BUCKET[/PREFIX]).
   verdict_log_bucket = var.verdict_log == null ? null : regex("^s3://([^/]+)", var.verdict_log)[0]

@@ -38,6 +38,16 @@ output "session_table_arn" {
   value       = local.session_table_arn
 }
 
+output "session_table_stream_arn" {
+  description = "ARN of the stream of the session table created here (create_session_table), else null."
+  value       = one(aws_dynamodb_table.sessions[*].stream_arn)
+}
+
+output "session_stream_arn" {
+  description = "The stream the streamer's replica follows (--session-stream); \"\": none, it re-scans the table."
+  value       = local.session_stream_arn
+}
+
 output "log_group_name" {
   description = "Log group of the streamer (ECS mode)."
   value       = aws_cloudwatch_log_group.streamer.name

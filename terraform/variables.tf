@@ -47,6 +47,17 @@ variable "create_session_table" {
   default     = false
 }
 
+variable "session_stream_arn" {
+  description = "ARN of the session table's DynamoDB stream (NEW_IMAGE or NEW_AND_OLD_IMAGES), passed to the streamer as --session-stream: its replica follows the stream instead of re-scanning the table. null: the stream of the table created here (create_session_table), else none. \"\": none, the replica re-scans (--replica-refresh). Not with mode = \"lambda\" (the replica is off under Lambda)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.session_stream_arn == null || var.session_stream_arn == "" || can(regex("^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}/stream/[^/]+$", var.session_stream_arn))
+    error_message = "session_stream_arn must be a DynamoDB stream ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL), \"\" or null."
+  }
+}
+
 variable "queue_visibility_timeout_seconds" {
   description = "Visibility timeout of the event queue. The ECS streamer sets and extends its own; in lambda mode a held orphan comes back after it, so it must exceed the Lambda timeout plus the orphan grace."
   type        = number

@@ -5,7 +5,6 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/sessionwatch/sessionwatch/internal/cloudtrailfake"
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
+	"github.com/sessionwatch/sessionwatch/internal/testkit/memory"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	ct "github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
@@ -27,47 +27,9 @@ import (
 	"github.com/sessionwatch/sessionwatch/pkg/source"
 )
 
-// memoryStore serves a corpus's sessions from memory and counts reads, so
-// a benchmark measures the source and the classifier, not an emulator, and
-// can prove it ran on a warm cache.
-type memoryStore struct {
-	bySI   map[string][]sessions.Session
-	byUser map[string][]sessions.Session
-	reads  atomic.Int64
-}
-
-func newMemoryStore(c *corpus.Corpus) *memoryStore {
-	m := &memoryStore{bySI: map[string][]sessions.Session{}, byUser: map[string][]sessions.Session{}}
-	for _, s := range c.Sessions {
-		if s.SourceIdentity != "" {
-			m.bySI[s.SourceIdentity] = append(m.bySI[s.SourceIdentity], s)
-		}
-		m.byUser[s.User] = append(m.byUser[s.User], s)
-	}
-	return m
-}
-
-func (m *memoryStore) BySourceIdentity(_ context.Context, si string) ([]sessions.Session, error) {
-	m.reads.Add(1)
-	return m.bySI[si], nil
-}
-
-func (m *memoryStore) ByUser(_ context.Context, user string) ([]sessions.Session, error) {
-	m.reads.Add(1)
-	return m.byUser[user], nil
-}
-
-func (m *memoryStore) UserNames(context.Context) ([]string, error) {
-	var names []string
-	for u := range m.byUser {
-		names = append(names, u)
-	}
-	return names, nil
-}
-
 // memoryClassifier classifies against m with a cache that keeps every
 // answer for the whole benchmark (a warm cache once primed).
-func memoryClassifier(b *testing.B, m *memoryStore, now time.Time, retention time.Duration) *classify.Classifier {
+func memoryClassifier(b *testing.B, m *memory.Sessions, now time.Time, retention time.Duration) *classify.Classifier {
 	b.Helper()
 	cache, err := sessions.NewCache(m, sessions.CacheConfig{Capacity: 1 << 20, ExpireAfter: time.Hour})
 	if err != nil {
@@ -93,7 +55,7 @@ func replayOnce(b *testing.B, src source.Source, cl *classify.Classifier, since,
 	b.Helper()
 	o := options{since: since, until: until}
 	r := &replay{workers: 8, since: since, until: until, source: src, classifier: cl,
-		sink: sink.NewWriter("discard", io.Discard), log: zerolog.Nop(), now: time.Now, sum: newSummary(o)}
+		sinks: []sink.Sink{sink.NewWriter("discard", io.Discard)}, log: zerolog.Nop(), now: time.Now, sum: newSummary(o)}
 	if err := r.run(context.Background()); err != nil {
 		b.Fatal(err)
 	}
@@ -216,7 +178,7 @@ func lookupBenchSetup(b *testing.B, regions []string) (*corpus.Corpus, *cloudtra
 	if err := srv.CloudTrail.Add(recs...); err != nil {
 		b.Fatal(err)
 	}
-	return c, srv, memoryClassifier(b, newMemoryStore(c), now, 30*24*time.Hour)
+	return c, srv, memoryClassifier(b, memory.NewSessions(c.Sessions), now, 30*24*time.Hour)
 }
 
 func windowTimes(c *corpus.Corpus) (since, until time.Time) {
@@ -291,7 +253,7 @@ func BenchmarkS3Archive(b *testing.B) {
 	startS3(b, files, nil)
 	cfg := benchConfig(b)
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle, o.DisableLogOutputChecksumValidationSkipped = true, true })
-	store := newMemoryStore(c)
+	store := memory.NewSessions(c.Sessions)
 	cl := memoryClassifier(b, store, c.Config.Now, 0)
 	since, until := windowTimes(c)
 	var bytes int64
@@ -309,7 +271,7 @@ func BenchmarkS3Archive(b *testing.B) {
 	if sum := runOnce(); sum.inScope.Load() != int64(len(c.Events)) { // primes the cache
 		b.Fatalf("%d events in scope, want %d", sum.inScope.Load(), len(c.Events))
 	}
-	reads := store.reads.Load()
+	reads := store.Reads()
 	b.SetBytes(bytes)
 	b.ReportAllocs()
 	cpu0 := cpuTime(b)
@@ -319,7 +281,7 @@ func BenchmarkS3Archive(b *testing.B) {
 	}
 	b.StopTimer()
 	cpu := cpuTime(b) - cpu0
-	if n := store.reads.Load() - reads; n != 0 {
+	if n := store.Reads() - reads; n != 0 {
 		b.Fatalf("cache not warm: %d store reads during the benchmark", n)
 	}
 	// Wall-clock rates, and rates per second of this process's CPU time

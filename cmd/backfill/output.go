@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -109,10 +108,3 @@ func writeReport(path string, s report.Summary, findings []sink.Finding, generat
 	}
 	return nil
 }
-
-// discard is the sink of a run whose only output is the table.
-type discard struct{}
-
-func (discard) Name() string                                { return "none" }
-func (discard) Write(context.Context, []sink.Finding) error { return nil }
-func (discard) Close(context.Context) error                 { return nil }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/vbauerster/mpb/v8"
 
-	"github.com/sessionwatch/sessionwatch/internal/testenv"
+	"github.com/sessionwatch/sessionwatch/internal/testkit"
 	"github.com/sessionwatch/sessionwatch/pkg/source"
 )
 
@@ -18,7 +18,7 @@ import (
 func TestProgressDrawsEachStream(t *testing.T) {
 	var stats source.Stats
 	east, west := stats.NewStream("us-east-1"), stats.NewStream("eu-west-1")
-	var out testenv.LockedBuffer
+	var out testkit.LockedBuffer
 	logs := &switchWriter{w: &out}
 	pr := newProgress(&out, &stats, logs, mpb.ForceTTY(), mpb.WithAutoRefresh())
 	east.Events.Add(150)

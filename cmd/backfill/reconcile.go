@@ -163,6 +163,17 @@ func newReconciler(ctx context.Context, cfg reconcileConfig) (*reconciler, error
 		return nil, fmt.Errorf("--reconcile: read the verdict log %s: %w", cfg.URI, err)
 	}
 	r.logged = r.ids.seal()
+	if r.logged == 0 && r.malformed == 0 {
+		// Nothing for the window: a log that lacks it, or a location that
+		// is no verdict log at all, whose every event would show as a gap.
+		holds, err := verdictlog.HoldsObjects(ctx, cfg.URI, opts)
+		if err != nil {
+			return nil, fmt.Errorf("--reconcile: read the verdict log %s: %w", cfg.URI, err)
+		}
+		if !holds {
+			return nil, fmt.Errorf("--reconcile: %s holds no verdict log object at all: give the streamer's --verdict-log location (a streamer that never classified an event writes none)", cfg.URI)
+		}
+	}
 	r.out = bufio.NewWriter(cfg.Out)
 	r.enc = json.NewEncoder(r.out)
 	return r, nil

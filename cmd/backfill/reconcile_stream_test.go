@@ -20,7 +20,7 @@ import (
 
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
 	"github.com/sessionwatch/sessionwatch/internal/sqstest"
-	"github.com/sessionwatch/sessionwatch/internal/testenv"
+	"github.com/sessionwatch/sessionwatch/internal/testkit"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 )
@@ -181,7 +181,7 @@ func TestReconcileStreamerVerdictLog(t *testing.T) {
 
 // runReal runs the backfill in-process on the real clock (the streamer's).
 func runReal(args ...string) (code int, stdout, stderr string) {
-	var out, errOut testenv.LockedBuffer
+	var out, errOut testkit.LockedBuffer
 	code = run(context.Background(), args, env{stdout: &out, stderr: &errOut, lookupEnv: func(string) (string, bool) { return "", false },
 		now: time.Now})
 	return code, out.String(), errOut.String()
@@ -250,7 +250,7 @@ func runStreamer(t *testing.T, binary, table string, q *sqstest.Queue, logURI, f
 		"--verdict-log", logURI, "--verdict-log-interval", "1s", "--verdict-log-id", "itest", "--session-retention", "30d",
 		"--visibility-timeout", "5s", "--shutdown-timeout", "5s")
 	cmd.Env = os.Environ()
-	var stderr testenv.LockedBuffer
+	var stderr testkit.LockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -271,6 +271,13 @@ func TestBackfillReconcileLogErrors(t *testing.T) {
 	}{
 		{"missing log folder", func(t *testing.T) string { return "file:" + filepath.Join(t.TempDir(), "nowhere") },
 			exitError, []string{"--reconcile: the verdict log file:", "nowhere"}},
+		{"empty log folder", func(t *testing.T) string { return "file:" + t.TempDir() },
+			exitError, []string{"--reconcile: file:", "holds no verdict log object at all"}},
+		{"log of another window", func(t *testing.T) string { // a log, but nothing for this window: every settled event is a gap
+			dir := t.TempDir()
+			writeVerdictLog(t, dir, logAt.Add(-90*24*time.Hour), c.Events[:1])
+			return "file:" + dir
+		}, exitFindings, []string{"(0 event ids in the window)", "coverage        0.0%"}},
 		{"hour folder unreadable", func(t *testing.T) string {
 			dir := t.TempDir()
 			writeVerdictLog(t, dir, logAt, c.Events)
@@ -306,7 +313,12 @@ func TestBackfillReconcileLogErrors(t *testing.T) {
 				t.Errorf("a failed read reported coverage or gaps: stdout %q\nstderr:\n%s", stdout, stderr)
 			}
 			if tt.wantExit == exitFindings {
-				if gaps := readGaps(t, stdout); len(gaps) != 1 || gaps[0].EventID != c.Events[0].ID {
+				gaps := readGaps(t, stdout)
+				if tt.name == "log of another window" {
+					if settled := len(c.Events) - 1; len(gaps) != settled { // the newest is younger than the settle time
+						t.Errorf("%d gaps, want every settled event's %d", len(gaps), settled)
+					}
+				} else if len(gaps) != 1 || gaps[0].EventID != c.Events[0].ID {
 					t.Errorf("gaps %+v, want only %s", gaps, c.Events[0].ID)
 				}
 			}
@@ -432,6 +444,10 @@ func TestBackfillReconcileS3Table(t *testing.T) {
 		t.Errorf("table or stderr lacks the coverage %q:\n%s\nstderr:\n%s", wantRate, stdout, stderr)
 	}
 
+	code, stdout, stderr = runRaw(nil, append(args, "--reconcile", "s3://"+testBucket+"/verdicts-elsewhere")...)
+	if code != exitError || !strings.Contains(stderr, "s3://"+testBucket+"/verdicts-elsewhere holds no verdict log object at all") || strings.Contains(stdout, "coverage") {
+		t.Errorf("wrong prefix: exit %d, want 2 naming the log; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
 	code, stdout, stderr = runRaw(nil, append(args, "--reconcile", "s3://no-such-bucket/verdicts")...)
 	if code != exitError || !strings.Contains(stderr, "read the verdict log s3://no-such-bucket/verdicts") || strings.Contains(stdout, "coverage") {
 		t.Errorf("missing bucket: exit %d, want 2 naming the log; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)

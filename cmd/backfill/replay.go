@@ -36,11 +36,13 @@ type replay struct {
 	since, until time.Time
 	source       source.Source
 	classifier   *classify.Classifier
-	sink         sink.Sink
-	checkpoint   *source.Checkpoint
-	log          zerolog.Logger
-	now          func() time.Time
-	sum          *summary
+	// sinks are the --sink sinks, in order; none when the table is the
+	// only output.
+	sinks      []sink.Sink
+	checkpoint *source.Checkpoint
+	log        zerolog.Logger
+	now        func() time.Time
+	sum        *summary
 	// filter drops events before classification (account, role,
 	// principal) and after it (profile); nil keeps everything.
 	filter *report.Filter
@@ -210,15 +212,8 @@ func (r *replay) writeFindings(ctx context.Context, in <-chan classified) error 
 // deliver writes batch to each sink in turn, counting in the summary what
 // each accepted and refused; the error names every sink that refused some.
 func (r *replay) deliver(ctx context.Context, batch []sink.Finding) error {
-	if _, none := r.sink.(discard); none {
-		return nil // the table is the output: no sink to account for
-	}
-	targets := []sink.Sink{r.sink}
-	if m, ok := r.sink.(*sink.Multi); ok {
-		targets = m.Sinks()
-	}
 	var errs []error
-	for _, sk := range targets {
+	for _, sk := range r.sinks {
 		err := sk.Write(ctx, batch)
 		failed := 0
 		var be *sink.BatchError

@@ -12,20 +12,19 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rs/zerolog"
 
+	"github.com/sessionwatch/sessionwatch/internal/app"
 	"github.com/sessionwatch/sessionwatch/internal/cli"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/report"
-	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 	"github.com/sessionwatch/sessionwatch/pkg/source"
 	"github.com/sessionwatch/sessionwatch/pkg/verdictlog"
@@ -77,9 +76,6 @@ type options struct {
 	since, until   time.Time
 	sinks          []string
 	sinkOptions    sink.Options
-	retention      time.Duration
-	skew           time.Duration
-	strategies     []sessions.Strategy
 	accounts       []string
 	orgAccounts    bool
 	roleName       string
@@ -285,7 +281,6 @@ func parseOptions(args []string, e env) (options, error) {
 	if err := o.classification.Check(); err != nil {
 		return o, err
 	}
-	o.retention, o.skew, o.strategies = o.classification.Retention, o.classification.ClockSkew, o.classification.Strategies
 	if o.reconcile != "" {
 		if err := o.reconcileOptions(set["sink"]); err != nil {
 			return o, err
@@ -368,9 +363,9 @@ func run(ctx context.Context, args []string, e env) int {
 			}
 		}
 	}
-	var usage usageError
+	var usage app.UsageError
 	if errors.As(err, &usage) {
-		fmt.Fprintf(e.stderr, "backfill: %v\n", usage.err)
+		fmt.Fprintf(e.stderr, "backfill: %v\n", usage.Err)
 		return exitError
 	}
 	if err != nil {
@@ -400,14 +395,6 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
-// usageError is a configuration mistake found while setting up (a sink's
-// missing token, an unreadable AWS profile): one plain line, like a bad
-// flag, not a log line of a failed run.
-type usageError struct{ err error }
-
-func (u usageError) Error() string { return u.err.Error() }
-func (u usageError) Unwrap() error { return u.err }
-
 // errAccountsFailed ends a run in which some accounts, regions or files
 // could not be read; the others were.
 var errAccountsFailed = errors.New("some accounts or files could not be read (see the summary)")
@@ -418,16 +405,9 @@ var errAccountsFailed = errors.New("some accounts or files could not be read (se
 var errReadNothing = errors.New("read no record")
 
 func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *switchWriter) (*summary, *people, error) {
-	loadOpts := []func(*config.LoadOptions) error{config.WithLogger(cli.SDKLogger(log))}
-	if o.region != "" {
-		loadOpts = append(loadOpts, config.WithRegion(o.region))
-	}
-	if o.awsProfile != "" {
-		loadOpts = append(loadOpts, config.WithSharedConfigProfile(o.awsProfile))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	awsCfg, err := app.LoadAWS(ctx, app.AWSOptions{Region: o.region, Profile: o.awsProfile, Log: log})
 	if err != nil {
-		return nil, nil, usageError{fmt.Errorf("load AWS configuration: %w", err)}
+		return nil, nil, err
 	}
 
 	var cp *source.Checkpoint
@@ -449,32 +429,23 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 	if o.sourceKind == sourceLookup && len(o.regions) == 0 && awsCfg.Region != "" {
 		o.regions = []string{awsCfg.Region} // what the SDK is configured with
 	}
-	decoder := cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.eventNames, IncludeServiceCallers: o.classification.IncludeServiceCallers})
-	src, err := openSource(o, awsCfg, decoder, cp, log)
-	if err != nil {
-		return nil, nil, err
-	}
-
-	table := dynamodb.NewFromConfig(awsCfg)
-	finder, err := sessions.Open(table, sessions.Config{
-		Store:   sessions.StoreConfig{Table: o.table},
-		Cache:   sessions.CacheConfig{Capacity: o.cacheEntries},
-		Matcher: sessions.MatcherConfig{Strategies: o.strategies, ClockSkew: o.skew},
+	// The replica, if any, opens at the first lookup (a window with
+	// nothing to look up reads no table); the events are past, so nothing
+	// waits for it.
+	a, err := app.Build(ctx, awsCfg, app.Options{
+		Table: o.table, Classification: o.classification, Accounts: o.accounts, EventNames: o.eventNames,
+		CacheEntries: o.cacheEntries, Replica: o.replica, LazyReplica: true, Now: e.now,
+		Sinks: o.sinks, SinkOptions: o.sinkOptions, Stdout: e.stdout, LookupEnv: e.lookupEnv, Log: log,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	classifier, err := classify.New(openSessions(o, table, finder, log).Finder, classify.Config{Pattern: o.classification.Pattern, Retention: o.retention, ClockSkew: o.skew, Now: e.now})
+	// Closed once: at the run's end, or on a setup failure below.
+	closeSinks := sync.OnceValue(func() error { return a.CloseSinks(context.WithoutCancel(ctx)) })
+	defer closeSinks()
+	src, err := openSource(o, awsCfg, a.Decoder, cp, log)
 	if err != nil {
 		return nil, nil, err
-	}
-	var out sink.Sink = discard{} // --format table and no --sink: the table is the output
-	if len(o.sinks) > 0 {
-		sinkOpts := o.sinkOptions
-		sinkOpts.AWS, sinkOpts.Stdout, sinkOpts.LookupEnv, sinkOpts.Log = &awsCfg, e.stdout, e.lookupEnv, &log
-		if out, err = sink.OpenAll(ctx, o.sinks, sinkOpts); err != nil {
-			return nil, nil, usageError{fmt.Errorf("--sink: %w", err)}
-		}
 	}
 
 	var rec *reconciler
@@ -496,8 +467,8 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 	}
 	sum := newSummary(o)
 	ppl := newPeople(o, e)
-	r := &replay{workers: o.workers, since: o.since, until: o.until, source: src, classifier: classifier,
-		sink: out, checkpoint: cp, log: log, now: e.now, sum: sum, filter: o.filter, people: ppl, reconcile: rec}
+	r := &replay{workers: o.workers, since: o.since, until: o.until, source: src, classifier: a.Classifier,
+		sinks: a.Sinks, checkpoint: cp, log: log, now: e.now, sum: sum, filter: o.filter, people: ppl, reconcile: rec}
 	var prog *progress
 	if !o.quiet {
 		prog = startProgress(e.stderr, src.Stats(), logs)
@@ -508,7 +479,7 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 		err = ferr
 	}
 	sum.coverage = rec.coverage()
-	if cerr := out.Close(context.WithoutCancel(ctx)); err == nil && cerr != nil {
+	if cerr := closeSinks(); err == nil && cerr != nil {
 		err = fmt.Errorf("close sinks: %w", cerr)
 	}
 	if err == nil && (len(src.Stats().Failures()) > 0 || len(src.Stats().Unreadable()) > 0) {

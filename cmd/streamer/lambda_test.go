@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,6 +25,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sessionwatch/sessionwatch/internal/testenv"
+	"github.com/sessionwatch/sessionwatch/internal/testkit"
+	"github.com/sessionwatch/sessionwatch/internal/testkit/memory"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
@@ -86,42 +87,10 @@ func (f *failingTable) Query(ctx context.Context, in *dynamodb.QueryInput, optFn
 	return f.DynamoDBAPI.Query(ctx, in, optFns...)
 }
 
-// pickySink accepts every finding except those of the events it rejects.
-type pickySink struct {
-	reject string // event id
-	mu     sync.Mutex
-	got    []sink.Finding
-}
-
-func (s *pickySink) Name() string { return "picky" }
-
-func (s *pickySink) Write(_ context.Context, fs []sink.Finding) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var be *sink.BatchError
-	for i, f := range fs {
-		if f.Event.ID == s.reject {
-			if be == nil {
-				be = &sink.BatchError{Sink: s.Name(), Failed: map[int]error{}}
-			}
-			be.Failed[i] = errors.New("injected rejection")
-			continue
-		}
-		s.got = append(s.got, f)
-	}
-	if be != nil {
-		return be
-	}
-	return nil
-}
-
-func (s *pickySink) Close(context.Context) error { return nil }
-
-func (s *pickySink) events() map[string]classify.Verdict {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// verdicts maps each finding's event id to its verdict.
+func verdicts(fs []sink.Finding) map[string]classify.Verdict {
 	out := map[string]classify.Verdict{}
-	for _, f := range s.got {
+	for _, f := range fs {
 		out[f.Event.ID] = f.Category
 	}
 	return out
@@ -220,8 +189,9 @@ func TestLambdaHandlerReportsPartialBatchFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &pickySink{reject: "ev-sink"}
-	var logs testenv.LockedBuffer
+	out := memory.NewSink("picky")
+	out.Reject(func(f sink.Finding) bool { return f.Event.ID == "ev-sink" })
+	var logs testkit.LockedBuffer
 	log := zerolog.New(&logs)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -247,7 +217,7 @@ func TestLambdaHandlerReportsPartialBatchFailures(t *testing.T) {
 		t.Errorf("batch item failures %v, want %v", got, wantFailed)
 	}
 	wantFindings := map[string]classify.Verdict{"ev-finding": classify.NoSourceIdentity, "ev-orphan-old": classify.Orphaned}
-	if got := out.events(); !maps(got, wantFindings) {
+	if got := verdicts(out.Findings()); !maps(got, wantFindings) {
 		t.Errorf("findings by event %v, want %v", got, wantFindings)
 	}
 	// The runtime marshals the response: the field names the mapping reads.
@@ -261,7 +231,7 @@ func TestLambdaHandlerReportsPartialBatchFailures(t *testing.T) {
 
 	// The redelivery, once the store is back and the sink accepts: only the
 	// poison message and the orphan still inside its grace come back.
-	h2 := &sqsHandler{proc: mustProcessor(t, dyn, table, &pickySink{}), workers: 4, log: log}
+	h2 := &sqsHandler{proc: mustProcessor(t, dyn, table, memory.NewSink("picky")), workers: 4, log: log}
 	resp, err = h2.handle(ctx, events.SQSEvent{Records: slices.DeleteFunc(slices.Clone(batch.Records), func(r events.SQSMessage) bool {
 		return !slices.Contains(wantFailed, r.MessageId)
 	})})
@@ -404,7 +374,7 @@ func TestLambdaBinaryUnderTheRuntimeAPI(t *testing.T) {
 		"SESSIONWATCH_TABLE="+table, "SESSIONWATCH_SINK=file:"+findings, "SESSIONWATCH_ORPHAN_GRACE=120s",
 		"SESSIONWATCH_EVENT_NAMES="+strings.Join(cloudtrail.DefaultEventNames(), ","), "SESSIONWATCH_LOG_LEVEL=info",
 	)
-	stderr := &testenv.LockedBuffer{}
+	stderr := &testkit.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
 	"github.com/sessionwatch/sessionwatch/internal/sqstest"
 	"github.com/sessionwatch/sessionwatch/internal/testenv"
+	"github.com/sessionwatch/sessionwatch/internal/testkit"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 )
 
@@ -111,8 +112,8 @@ func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 	if o.queueURL != vars["SESSIONWATCH_QUEUE_URL"] || o.table != "sessions" || strings.Join(o.sinks, ",") != vars["SESSIONWATCH_SINK"] ||
 		s.Pollers != 3 || s.Workers != 7 || s.MaxInFlight != 50 || s.VisibilityTimeout != 45*time.Second || s.OrphanGrace != 0 ||
 		strings.Join(o.accounts, ",") != vars["SESSIONWATCH_ACCOUNTS"] || strings.Join(o.eventNames, ",") != "AssumeRole,AssumeRoot" ||
-		o.retention != 7*24*time.Hour || o.metricsAddr != "127.0.0.1:9999" || s.ShutdownTimeout != time.Minute ||
-		o.skew != 2*time.Minute || o.logLevel.String() != "debug" ||
+		o.classification.Retention != 7*24*time.Hour || o.metricsAddr != "127.0.0.1:9999" || s.ShutdownTimeout != time.Minute ||
+		o.classification.ClockSkew != 2*time.Minute || o.logLevel.String() != "debug" ||
 		o.classification.Pattern != vars["SESSIONWATCH_SOURCE_IDENTITY_PATTERN"] || !o.classification.IncludeServiceCallers ||
 		o.replica != (cli.Replica{Mode: cli.ReplicaOn, Refresh: 10 * time.Second, StreamARN: vars["SESSIONWATCH_SESSION_STREAM"],
 			MaxSessions: 1000, MaxWait: 5 * time.Second, ScanSegments: 8}) {
@@ -184,7 +185,7 @@ func TestBadFlagsExit2(t *testing.T) {
 type process struct {
 	cmd     *exec.Cmd
 	metrics string // base URL of the ops server
-	stderr  *testenv.LockedBuffer
+	stderr  *testkit.LockedBuffer
 	exited  chan struct{}
 	err     error
 }
@@ -206,7 +207,7 @@ func startProcess(t *testing.T, table string, args ...string) *process {
 	addr := freeAddr(t)
 	cmd := exec.Command(binary, append([]string{"--metrics-addr", addr}, args...)...)
 	cmd.Env = append(os.Environ(), "SESSIONWATCH_TABLE="+table)
-	p := &process{cmd: cmd, metrics: "http://" + addr, stderr: &testenv.LockedBuffer{}, exited: make(chan struct{})}
+	p := &process{cmd: cmd, metrics: "http://" + addr, stderr: &testkit.LockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = io.Discard, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -230,7 +231,7 @@ func startProcess(t *testing.T, table string, args ...string) *process {
 			t.Logf("streamer pid %d stderr:\n%s", cmd.Process.Pid, log)
 		}
 	})
-	eventually(t, 15*time.Second, "the ops server", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the ops server", func() bool {
 		resp, err := http.Get(p.metrics + "/healthz")
 		if err != nil {
 			return false
@@ -280,17 +281,6 @@ func (p *process) signal(t *testing.T, sig syscall.Signal, limit time.Duration) 
 		t.Fatal(p.err)
 	}
 	return time.Since(start), code
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // readFindings parses the JSON lines of file sinks.
@@ -398,11 +388,11 @@ func testStopMidRun(t *testing.T, sig syscall.Signal) {
 	first, second := filepath.Join(dir, "first.jsonl"), filepath.Join(dir, "second.jsonl")
 
 	p1 := startProcess(t, table, append([]string{"--queue-url", q.URL, "--sink", "file:" + first}, processArgs...)...)
-	eventually(t, 15*time.Second, "/readyz ready", func() bool {
+	testkit.Eventually(t, 15*time.Second, "/readyz ready", func() bool {
 		code, _ := get(t, p1.metrics+"/readyz")
 		return code == http.StatusOK
 	})
-	eventually(t, 60*time.Second, "a first part deleted", func() bool {
+	testkit.Eventually(t, 60*time.Second, "a first part deleted", func() bool {
 		return p1.metric(t, "sessionwatch_streamer_messages_deleted_total") >= 200
 	})
 	deleted := p1.metric(t, "sessionwatch_streamer_messages_deleted_total")
@@ -429,7 +419,7 @@ func testStopMidRun(t *testing.T, sig syscall.Signal) {
 	if err := q.WaitEmpty(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "nothing in flight", func() bool {
+	testkit.Eventually(t, 10*time.Second, "nothing in flight", func() bool {
 		return p2.metric(t, "sessionwatch_streamer_messages_in_flight") == 0
 	})
 	if _, code := p2.signal(t, syscall.SIGTERM, 10*time.Second); code != 0 {

@@ -14,9 +14,6 @@ import (
 	"strings"
 	"time"
 
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,10 +21,9 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sessionwatch/sessionwatch/internal/app"
 	"github.com/sessionwatch/sessionwatch/internal/cli"
-	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
-	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 	"github.com/sessionwatch/sessionwatch/pkg/streamer"
 	"github.com/sessionwatch/sessionwatch/pkg/verdictlog"
@@ -55,9 +51,6 @@ type options struct {
 	stream         streamer.Config
 	accounts       []string
 	eventNames     []string
-	retention      time.Duration
-	skew           time.Duration
-	strategies     []sessions.Strategy
 	metricsAddr    string
 	classification cli.Classification
 	replica        cli.Replica
@@ -162,7 +155,6 @@ func parseOptions(args []string, e env) (options, error) {
 		return o, err
 	}
 	c := o.classification
-	o.retention, o.skew, o.strategies = c.Retention, c.ClockSkew, c.Strategies
 	o.accounts, o.eventNames = cli.CSV(c.Accounts), cli.CSV(c.EventNames)
 	o.stream.ExpectRegions, o.stream.ExpectAccounts = cli.CSV(*expect), o.accounts
 	if o.verdictLog != "" && o.lambda {
@@ -276,9 +268,9 @@ func run(ctx context.Context, args []string, e env) int {
 	} else {
 		err = stream(ctx, o, e, log)
 	}
-	var usage usageError
+	var usage app.UsageError
 	if errors.As(err, &usage) {
-		fmt.Fprintf(e.stderr, "streamer: %v\n", usage.err)
+		fmt.Fprintf(e.stderr, "streamer: %v\n", usage.Err)
 		return exitUsage
 	}
 	if err != nil {
@@ -288,82 +280,41 @@ func run(ctx context.Context, args []string, e env) int {
 	return exitOK
 }
 
-// usageError is a configuration mistake found while setting up (a sink's
-// missing token, an unreadable AWS profile): one plain line and exit 2,
-// like a bad flag, not a failure of a running streamer.
-type usageError struct{ err error }
-
-func (u usageError) Error() string { return u.err.Error() }
-func (u usageError) Unwrap() error { return u.err }
-
 // pipeline is what both modes build from the options: the AWS clients, the
-// classifier over the cached session table, and one sink per --sink (the
+// classifier over the session lookup, and one sink per --sink (the
 // streamer tracks which sink accepted which finding).
 type pipeline struct {
-	queue  *sqs.Client
-	table  *dynamodb.Client
-	s3     *s3.Client
-	finder *sessions.Finder
-	// sessions is what the classifier asks: the replica, or finder alone.
-	sessions *cli.Sessions
-	deps     streamer.Deps // without Queue and Metrics
+	*app.App
+	queue *sqs.Client
+	s3    *s3.Client
+	deps  streamer.Deps // without Queue and Metrics
 }
 
-// obs counts the sinks' retries and give-ups (nil: not counted).
+// openPipeline wires the pipeline with app.Build: sinks first, then the
+// session lookup (the replica loaded before the streamer is ready; off
+// under the Lambda runtime, where a frozen process cannot keep it fresh)
+// and the classifier. obs counts the sinks' retries and give-ups (nil: not
+// counted).
 func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger, obs sink.Observer) (*pipeline, error) {
 	// One connection per concurrent caller, kept alive between calls.
-	conns := o.stream.Pollers + o.stream.Workers + 16
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-		t.MaxIdleConns = 2 * conns
-		t.MaxIdleConnsPerHost = conns
-	})
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient), config.WithLogger(cli.SDKLogger(log)))
+	awsCfg, err := app.LoadAWS(ctx, app.AWSOptions{Conns: o.stream.Pollers + o.stream.Workers + 16, Log: log})
 	if err != nil {
-		return nil, usageError{fmt.Errorf("load AWS configuration: %w", err)}
+		return nil, err
 	}
-	// Sinks first: a missing token or key is a usage error, found before
-	// the replica reads the table.
-	sinkOpts := o.sinkOptions
-	sinkOpts.AWS, sinkOpts.Stdout, sinkOpts.LookupEnv, sinkOpts.Log = &awsCfg, e.stdout, e.lookupEnv, &log
-	if obs != nil {
-		sinkOpts.Observer = obs
+	replica := o.replica
+	if o.lambda {
+		replica.Mode = cli.ReplicaOff
 	}
-	outs := make([]sink.Sink, 0, len(o.sinks))
-	for _, uri := range o.sinks {
-		s, err := sink.Open(uri, sinkOpts)
-		if err != nil {
-			closeSinks(outs)
-			return nil, usageError{fmt.Errorf("--sink: %w", err)}
-		}
-		outs = append(outs, s)
-	}
-	p := &pipeline{queue: sqs.NewFromConfig(awsCfg), table: dynamodb.NewFromConfig(awsCfg), s3: s3.NewFromConfig(awsCfg)}
-	p.finder, err = sessions.Open(p.table, sessions.Config{
-		Store:   sessions.StoreConfig{Table: o.table},
-		Matcher: sessions.MatcherConfig{Strategies: o.strategies, ClockSkew: o.skew},
+	a, err := app.Build(ctx, awsCfg, app.Options{
+		Table: o.table, Classification: o.classification, Accounts: o.accounts, EventNames: o.classified(),
+		Replica: replica, OrphanGrace: o.stream.OrphanGrace,
+		Sinks: o.sinks, SinkOptions: o.sinkOptions, Stdout: e.stdout, LookupEnv: e.lookupEnv, Observer: obs, Log: log,
 	})
 	if err != nil {
-		closeSinks(outs)
 		return nil, err
 	}
-	o.replica.UseStreams(awsCfg)
-	if p.sessions, err = openSessions(ctx, o, p.table, p.finder, log); err != nil {
-		closeSinks(outs)
-		return nil, err
-	}
-	classifier, err := classify.New(p.sessions.Finder, classify.Config{Pattern: o.classification.Pattern, Retention: o.retention, ClockSkew: o.skew})
-	if err != nil {
-		closeSinks(outs)
-		return nil, err
-	}
-	p.deps = streamer.Deps{
-		Objects: p.s3,
-		Decoder: cloudtrail.NewDecoder(cloudtrail.Config{Accounts: o.accounts, EventNames: o.classified(),
-			IncludeServiceCallers: o.classification.IncludeServiceCallers}),
-		Classifier: classifier,
-		Sinks:      outs,
-		Log:        log,
-	}
+	p := &pipeline{App: a, queue: sqs.NewFromConfig(awsCfg), s3: s3.NewFromConfig(awsCfg)}
+	p.deps = streamer.Deps{Objects: p.s3, Decoder: a.Decoder, Classifier: a.Classifier, Sinks: a.Sinks, Log: log}
 	return p, nil
 }
 
@@ -385,12 +336,12 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := streamer.RegisterStoreStats(reg, p.finder.Cache.Stats); err != nil {
+	if err := streamer.RegisterStoreStats(reg, p.Finder.Cache.Stats); err != nil {
 		closeSinks(p.deps.Sinks)
 		return err
 	}
-	if rep := p.sessions.Replica; rep != nil {
-		if err := streamer.RegisterReplicaStats(reg, rep.Stats, p.sessions.ReplicaFinder.Stats); err != nil {
+	if rep := p.Sessions.Replica; rep != nil {
+		if err := streamer.RegisterReplicaStats(reg, rep.Stats, p.Sessions.ReplicaFinder.Stats); err != nil {
 			closeSinks(p.deps.Sinks)
 			return err
 		}
@@ -414,7 +365,7 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 		closeSinks(deps.Sinks)
 		return err
 	}
-	queue, table, outs := p.queue, p.table, deps.Sinks
+	queue, table, outs := p.queue, p.Table, deps.Sinks
 
 	var srv *http.Server
 	var ln net.Listener
@@ -447,7 +398,7 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 			return nil
 		})
 	}
-	g.Go(func() error { return p.sessions.Run(runCtx) })
+	g.Go(func() error { return p.Sessions.Run(runCtx) })
 	g.Go(func() error {
 		err := st.Run(runCtx)
 		stopRun() // the replica's refreshes end with the streamer

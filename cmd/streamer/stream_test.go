@@ -10,6 +10,7 @@ import (
 	"github.com/sessionwatch/sessionwatch/internal/sqstest"
 	"github.com/sessionwatch/sessionwatch/internal/streamsfake"
 	"github.com/sessionwatch/sessionwatch/internal/testenv"
+	"github.com/sessionwatch/sessionwatch/internal/testkit"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
@@ -46,7 +47,7 @@ func TestProcessFollowsSessionStream(t *testing.T) {
 	const skew = time.Second
 	p := startProcess(t, table, append([]string{"--queue-url", q.URL, "--sink", "file:" + findings, "--session-stream", stream.ARN(),
 		"--clock-skew", skew.String()}, processArgs...)...)
-	eventually(t, 15*time.Second, "both shards followed", func() bool { return p.metric(t, "sessionwatch_replica_stream_shards") == 2 })
+	testkit.Eventually(t, 15*time.Second, "both shards followed", func() bool { return p.metric(t, "sessionwatch_replica_stream_shards") == 2 })
 
 	revokedAt := time.Now().UTC()
 	revoked := sess
@@ -61,7 +62,7 @@ func TestProcessFollowsSessionStream(t *testing.T) {
 	if err := q.Send(ctx, [][]byte{[]byte(envelope(cloudtrail.EnvelopeSource, stsRecord("ev-after", "AssumeRole", si, after)))}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the revoked finding", func() bool { return len(readFindings(t, findings)) > 0 })
+	testkit.Eventually(t, 30*time.Second, "the revoked finding", func() bool { return len(readFindings(t, findings)) > 0 })
 	// local-aws-sqs may hand the message to more than one long poll
 	// (at-least-once): every copy must be the same finding.
 	got := readFindings(t, findings)

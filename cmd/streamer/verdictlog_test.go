@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/sessionwatch/sessionwatch/internal/testkit"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/verdictlog"
 )
@@ -26,7 +27,7 @@ func TestKill9VerdictLogHoldsEveryDeleted(t *testing.T) {
 	logURI := "file:" + filepath.Join(dir, "verdicts")
 	p := startProcess(t, table, append([]string{"--queue-url", q.URL, "--sink", "file:" + filepath.Join(dir, "findings.jsonl"),
 		"--verdict-log", logURI, "--verdict-log-interval", "1s", "--verdict-log-id", "kill9"}, processArgs...)...)
-	eventually(t, 60*time.Second, "a first part deleted", func() bool {
+	testkit.Eventually(t, 60*time.Second, "a first part deleted", func() bool {
 		return p.metric(t, "sessionwatch_streamer_messages_deleted_total") >= 300
 	})
 	deletedSeen := p.metric(t, "sessionwatch_streamer_messages_deleted_total")
@@ -207,7 +208,7 @@ func TestSilenceMetricLoggedAtStart(t *testing.T) {
 	_, table, q := setup(t, 19, 20)
 	p := startProcess(t, table, append([]string{"--queue-url", q.URL, "--sink", "file:" + filepath.Join(t.TempDir(), "f.jsonl")}, processArgs...)...)
 	var line string
-	eventually(t, 15*time.Second, "the silence metric line", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the silence metric line", func() bool {
 		for l := range strings.Lines(p.stderr.String()) {
 			if strings.Contains(l, `"message":"silence metric"`) {
 				line = l

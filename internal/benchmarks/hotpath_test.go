@@ -7,36 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessionwatch/sessionwatch/internal/testkit/memory"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 )
-
-// memoryStore serves sessions from memory, counting reads, so a benchmark
-// can prove it ran on a warm cache.
-type memoryStore struct {
-	bySI   map[string][]sessions.Session
-	byUser map[string][]sessions.Session
-	reads  int
-}
-
-func (m *memoryStore) BySourceIdentity(_ context.Context, si string) ([]sessions.Session, error) {
-	m.reads++
-	return m.bySI[si], nil
-}
-
-func (m *memoryStore) ByUser(_ context.Context, user string) ([]sessions.Session, error) {
-	m.reads++
-	return m.byUser[user], nil
-}
-
-func (m *memoryStore) UserNames(context.Context) ([]string, error) {
-	var names []string
-	for u := range m.byUser {
-		names = append(names, u)
-	}
-	return names, nil
-}
 
 const benchUsers = 64
 
@@ -46,19 +21,19 @@ func sourceIdentity(i int) string { return fmt.Sprintf("sentinel:user%d:direct:%
 
 // fixture returns benchUsers EventBridge envelopes, each of a tracked
 // session, and a classifier whose cache already holds every answer.
-func fixture(b *testing.B) ([][]byte, *classify.Classifier, *memoryStore) {
+func fixture(b *testing.B) ([][]byte, *classify.Classifier, *memory.Sessions) {
 	b.Helper()
-	store := &memoryStore{bySI: map[string][]sessions.Session{}, byUser: map[string][]sessions.Session{}}
+	var table []sessions.Session
 	bodies := make([][]byte, benchUsers)
 	evTime := benchNow.Add(-10 * time.Minute)
 	for i := range benchUsers {
 		si := sourceIdentity(i)
 		s := sessions.Session{ID: fmt.Sprintf("s%d", i), User: fmt.Sprintf("user%d", i), Status: sessions.StatusActive, SourceIdentity: si,
 			StartedAt: evTime.Add(-time.Hour), ExpiresAt: evTime.Add(time.Hour)}
-		store.bySI[si] = []sessions.Session{s}
-		store.byUser[s.User] = append(store.byUser[s.User], s)
+		table = append(table, s)
 		bodies[i] = envelope(i, si, evTime)
 	}
+	store := memory.NewSessions(table)
 	cache, err := sessions.NewCache(store, sessions.CacheConfig{})
 	if err != nil {
 		b.Fatal(err)
@@ -105,7 +80,7 @@ func BenchmarkDecodeClassify(b *testing.B) {
 		}
 	}
 	classifyAll() // warm the cache
-	reads := store.reads
+	reads := store.Reads()
 	b.SetBytes(int64(len(bodies[0])))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -120,8 +95,8 @@ func BenchmarkDecodeClassify(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	if store.reads != reads {
-		b.Fatalf("cache not warm: %d store reads during the benchmark", store.reads-reads)
+	if store.Reads() != reads {
+		b.Fatalf("cache not warm: %d store reads during the benchmark", store.Reads()-reads)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
@@ -204,14 +179,14 @@ func BenchmarkCacheHit(b *testing.B) {
 	if _, err := cache.BySourceIdentity(ctx, si, time.Hour); err != nil {
 		b.Fatal(err)
 	}
-	reads := store.reads
+	reads := store.Reads()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := cache.BySourceIdentity(ctx, si, time.Hour); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if store.reads != reads {
+	if store.Reads() != reads {
 		b.Fatal("cache missed")
 	}
 }

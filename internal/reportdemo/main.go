@@ -24,6 +24,7 @@ import (
 
 	"github.com/sessionwatch/sessionwatch/internal/cli"
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
+	"github.com/sessionwatch/sessionwatch/internal/testkit/memory"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/report"
@@ -262,36 +263,8 @@ func hostileEvents(until time.Time) []*cloudtrail.Event {
 	}
 }
 
-// memoryStore serves the corpus's session table to the real cache,
-// directory and matcher.
-type memoryStore struct {
-	bySI, byUser map[string][]sessions.Session
-}
-
-func (m *memoryStore) BySourceIdentity(_ context.Context, si string) ([]sessions.Session, error) {
-	return m.bySI[si], nil
-}
-
-func (m *memoryStore) ByUser(_ context.Context, user string) ([]sessions.Session, error) {
-	return m.byUser[user], nil
-}
-
-func (m *memoryStore) UserNames(context.Context) ([]string, error) {
-	names := make([]string, 0, len(m.byUser))
-	for u := range m.byUser {
-		names = append(names, u)
-	}
-	return names, nil
-}
-
 func newClassifier(table []sessions.Session, cfg classify.Config) (*classify.Classifier, error) {
-	store := &memoryStore{bySI: map[string][]sessions.Session{}, byUser: map[string][]sessions.Session{}}
-	for _, s := range table {
-		if s.SourceIdentity != "" {
-			store.bySI[s.SourceIdentity] = append(store.bySI[s.SourceIdentity], s)
-		}
-		store.byUser[s.User] = append(store.byUser[s.User], s)
-	}
+	store := memory.NewSessions(table)
 	cache, err := sessions.NewCache(store, sessions.CacheConfig{})
 	if err != nil {
 		return nil, err

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sessionwatch/sessionwatch/internal/testkit"
 )
 
 // Dynalite is a private dynalite that a test can stop and start again on
@@ -24,7 +26,7 @@ type Dynalite struct {
 	cli    string
 	port   int
 	dir    string
-	output LockedBuffer
+	output testkit.LockedBuffer
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd

@@ -4,7 +4,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -26,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/sessionwatch/sessionwatch/internal/testkit"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 )
 
@@ -174,7 +174,7 @@ func StartDynalite(t testing.TB) (endpoint string, stop func()) {
 	if err != nil {
 		t.Fatalf("find a free port: %v", err)
 	}
-	var output LockedBuffer
+	var output testkit.LockedBuffer
 	cmd := exec.Command(node, cli, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
 	cmd.Stdout, cmd.Stderr = &output, &output
@@ -250,23 +250,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// LockedBuffer collects output written from other goroutines (a child's
-// output copied by exec, a progress display) for the test to read.
-type LockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *LockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *LockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/sessionwatch/sessionwatch/internal/cli"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 	"github.com/sessionwatch/sessionwatch/pkg/streamer"
@@ -54,6 +55,7 @@ func contractChecks(t *testing.T) []contractCheck {
 	if err != nil {
 		t.Fatal(err)
 	}
+	streamerCalls = withCalls(streamerCalls, streamFollowerCalls()...)
 	backfillCalls, err := sdkCalls(root, modulePath, "cmd/backfill")
 	if err != nil {
 		t.Fatal(err)
@@ -61,8 +63,12 @@ func contractChecks(t *testing.T) []contractCheck {
 	// The backfill links pkg/verdictlog for --reconcile's reader; the
 	// package's Writer (PutObject) is the streamer's --verdict-log, which
 	// the backfill never calls.
+	// It also links pkg/sessions' stream follower, which only a replica
+	// that runs follows: the backfill's is loaded once (internal/app drops
+	// --session-stream for it), so it never reads a stream.
 	backfillCalls = slices.DeleteFunc(backfillCalls, func(c sdkCall) bool {
-		return c.op() == "s3.PutObject" && strings.HasPrefix(c.pos, "pkg/verdictlog/")
+		return (c.op() == "s3.PutObject" && strings.HasPrefix(c.pos, "pkg/verdictlog/")) ||
+			(c.service == "dynamodbstreams" && strings.HasPrefix(c.pos, "pkg/sessions/stream.go:"))
 	})
 	return []contractCheck{
 		{name: "session table indexes are the ones pkg/sessions queries", dir: ".", check: checkSessionTable, broken: `index "gsi-sourceidentity" is not one pkg/sessions queries`},
@@ -76,7 +82,13 @@ func contractChecks(t *testing.T) []contractCheck {
 		{name: "alarms watch silence and the rules' failed invocations", dir: ".", check: checkCoverageAlarms, broken: `namespace "sessionwatch-metrics"`},
 		{name: "streamer role grants nothing the code does not call", dir: ".", check: checkRoleMinimal("streamer", streamerCalls, map[string]string{
 			"kms:Decrypt": "receiving from a queue encrypted with a customer-managed KMS key",
+			// AWS's documented set for a stream reader (the one the
+			// AWSLambdaDynamoDBExecutionRole managed policy grants): what
+			// finds the table's current stream when its label changes
+			// (the stream turned off and on again).
+			"dynamodb:ListStreams": "finding the session table's current stream (its label changes when the stream is re-enabled)",
 		}), broken: "grants dynamodb:PutItem"},
+		{name: "session table has the stream the replica follows, granted and passed", dir: ".", check: checkSessionStream, broken: "stream_enabled"},
 		{name: "backfill role covers the backfill's SDK calls", dir: ".", check: checkRoleCovers("backfill", backfillCalls, nil), broken: "lacks cloudtrail:LookupEvents"},
 		{name: "backfill role grants nothing the code does not call", dir: ".", check: checkRoleMinimal("backfill", backfillCalls, nil), broken: "grants s3:PutObject"},
 		{name: "table grants cover the table and its indexes", dir: ".", check: checkTableGrants, broken: "/index/*"},
@@ -452,10 +464,146 @@ func checkTableGrants(m *tfDir) error {
 		}
 		for _, st := range sts {
 			for _, a := range st.actions {
+				if _, ok := streamActions()[a]; ok {
+					continue // checkSessionStream
+				}
 				if strings.HasPrefix(a, "dynamodb:") && st.resources != "local.table_resources" {
 					errs = append(errs, fmt.Errorf("policy %s statement %q grants %s on %s, want local.table_resources (the table and /index/*)", policy, st.sid, a, st.resources))
 				}
 			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// streamActions are the IAM actions of a DynamoDB stream reader, with
+// whether they take the stream's ARN as resource (ListStreams takes none).
+func streamActions() map[string]bool {
+	return map[string]bool{
+		"dynamodb:DescribeStream":   true,
+		"dynamodb:GetShardIterator": true,
+		"dynamodb:GetRecords":       true,
+		"dynamodb:ListStreams":      false,
+	}
+}
+
+// streamViewTypes are the stream view types the replica's follower reads:
+// it needs the new image of every write.
+func streamViewTypes() []string { return []string{"NEW_IMAGE", "NEW_AND_OLD_IMAGES"} }
+
+// checkSessionStream: the table created here has a stream the replica can
+// follow, an output gives its ARN, the streamer is passed one
+// (--session-stream, from var.session_stream_arn or that stream), and the
+// streamer's stream grants are on the table's streams (ListStreams on "*",
+// which it requires) and exist only with a stream.
+func checkSessionStream(m *tfDir) error {
+	tbl, err := m.block("resource", "aws_dynamodb_table", "sessions")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	var enabled bool
+	if a, err := attr(tbl, "stream_enabled"); err != nil {
+		errs = append(errs, err)
+	} else if err := literal(a.Expr, &enabled); err != nil || !enabled {
+		errs = append(errs, fmt.Errorf("aws_dynamodb_table.sessions: stream_enabled is %q, want true", m.text(a.Expr)))
+	}
+	if view, err := literalString(tbl, "stream_view_type"); err != nil || !slices.Contains(streamViewTypes(), view) {
+		errs = append(errs, fmt.Errorf("aws_dynamodb_table.sessions: stream_view_type %q (%v), want one of %q (the follower reads new images)", view, err, streamViewTypes()))
+	}
+	streamARN := false
+	for _, o := range m.blocks("output") {
+		if a, ok := o.Body.Attributes["value"]; ok && strings.Contains(m.text(a.Expr), "aws_dynamodb_table.sessions[*].stream_arn") {
+			streamARN = true
+		}
+	}
+	if !streamARN {
+		errs = append(errs, errors.New("no output gives aws_dynamodb_table.sessions[*].stream_arn"))
+	}
+	if v, err := m.block("variable", "session_stream_arn"); err != nil {
+		errs = append(errs, err)
+	} else if d, err := attr(v, "default"); err != nil || m.text(d.Expr) != "null" {
+		errs = append(errs, fmt.Errorf("variable session_stream_arn: default is not null (the table created here's stream) (%v)", err))
+	}
+	env := cli.EnvName("session-stream")
+	passed := false
+	for _, b := range m.blocks("locals") {
+		if a, ok := b.Body.Attributes["streamer_environment"]; ok {
+			passed = strings.Contains(m.text(a.Expr), env+" = local.session_stream_arn")
+		}
+		if a, ok := b.Body.Attributes["stream_resources"]; ok {
+			if r := m.text(a.Expr); r != `["${local.session_table_arn}/stream/*"]` {
+				errs = append(errs, fmt.Errorf("local.stream_resources is %s, want the table's streams [\"${local.session_table_arn}/stream/*\"]", r))
+			}
+		}
+	}
+	if !passed {
+		errs = append(errs, fmt.Errorf("local.streamer_environment does not set %s = local.session_stream_arn", env))
+	}
+	errs = append(errs, checkStreamChoice(m))
+	sts, err := m.policyStatements("streamer")
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, st := range sts {
+		for _, a := range st.actions {
+			onStream, ok := streamActions()[a]
+			if !ok {
+				continue
+			}
+			want := "local.stream_resources"
+			if !onStream {
+				want = `["*"]`
+			}
+			if st.resources != want {
+				errs = append(errs, fmt.Errorf("policy streamer statement %q grants %s on %s, want %s", st.sid, a, st.resources, want))
+			}
+			if st.when != "local.session_stream ? [1] : []" {
+				errs = append(errs, fmt.Errorf("policy streamer statement %q grants %s when %q, want only with a stream (local.session_stream ? [1] : [])", st.sid, a, st.when))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkStreamChoice: local.session_stream (whether the replica follows a
+// stream, which decides the grants and the variable) is the given
+// session_stream_arn, else the stream of the table created here; "" turns it
+// off, and so does Lambda mode, where the replica is off.
+func checkStreamChoice(m *tfDir) error {
+	var expr hcl.Expression
+	for _, b := range m.blocks("locals") {
+		if a, ok := b.Body.Attributes["session_stream"]; ok {
+			expr = a.Expr
+		}
+	}
+	if expr == nil {
+		return errors.New("no local.session_stream")
+	}
+	const arn = "arn:aws:dynamodb:eu-west-1:111122223333:table/sessions/stream/2026-12-07T00:00:00.000"
+	var errs []error
+	for _, tt := range []struct {
+		mode, streamARN string // "-": null
+		create, want    bool
+	}{
+		{"ecs", "-", true, true},
+		{"ecs", "-", false, false},
+		{"ecs", "", true, false},
+		{"ecs", arn, false, true},
+		{"none", arn, true, true},
+		{"lambda", "-", true, false},
+		{"lambda", arn, false, false},
+	} {
+		stream := cty.NullVal(cty.String)
+		if tt.streamARN != "-" {
+			stream = cty.StringVal(tt.streamARN)
+		}
+		v, err := m.eval(expr, map[string]cty.Value{"mode": cty.StringVal(tt.mode), "session_stream_arn": stream, "create_session_table": cty.BoolVal(tt.create)})
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case v.Type() != cty.Bool || v.True() != tt.want:
+			errs = append(errs, fmt.Errorf("local.session_stream with mode %q, session_stream_arn %q, create_session_table %v is %#v, want %v", tt.mode, tt.streamARN, tt.create, v, tt.want))
 		}
 	}
 	return errors.Join(errs...)
@@ -685,6 +833,35 @@ func TestTerraformREADMETables(t *testing.T) {
 		got, _, _ := strings.Cut(after, "\n\n")
 		if !ok || strings.TrimSpace(got) != strings.TrimSpace(table.want) {
 			t.Errorf("terraform/README.md %s table differs from the module; want:\n%s", table.heading, table.want)
+		}
+	}
+}
+
+// The streamer's calls include the stream follower's whether or not the
+// code names them yet: a streamer policy without the stream grants fails
+// the coverage check, naming each action, and the follower's calls map to
+// the actions terraform/iam.tf grants on the stream.
+func TestStreamFollowerCallsNeedGrants(t *testing.T) {
+	calls := withCalls([]sdkCall{{service: "sqs", operation: "ReceiveMessage", pos: "x.go:1"}}, streamFollowerCalls()...)
+	if len(calls) != 4 || calls[0].op() != "dynamodbstreams.DescribeStream" {
+		t.Fatalf("withCalls: %v", calls)
+	}
+	if again := withCalls(calls, streamFollowerCalls()...); len(again) != len(calls) {
+		t.Errorf("withCalls adds calls already there: %v", again)
+	}
+	err := checkRoleCovers("streamer", calls, nil)(loadDir(t, filepath.Join("testdata", "broken")))
+	for _, action := range []string{"dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"} {
+		if err == nil || !strings.Contains(err.Error(), "lacks "+action+", which dynamodbstreams.") {
+			t.Errorf("a streamer policy without %s: %v", action, err)
+		}
+	}
+	need, err := requiredActions(streamFollowerCalls())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for action := range need {
+		if onStream, ok := streamActions()[action]; !ok || !onStream {
+			t.Errorf("%s is not a stream action checkSessionStream checks", action)
 		}
 	}
 }

@@ -137,6 +137,13 @@ func iamAction() map[string]string {
 		// attribute for the directory of raw names.
 		"dynamodb.Query": "dynamodb:Query",
 		"dynamodb.Scan":  "dynamodb:Scan",
+		// The session replica's stream follower (--session-stream): the
+		// streams client's calls authorise as dynamodb: actions on the
+		// table's stream ARN (ListStreams on "*").
+		"dynamodbstreams.DescribeStream":   "dynamodb:DescribeStream",
+		"dynamodbstreams.GetShardIterator": "dynamodb:GetShardIterator",
+		"dynamodbstreams.GetRecords":       "dynamodb:GetRecords",
+		"dynamodbstreams.ListStreams":      "dynamodb:ListStreams",
 		// CloudTrail log objects (S3 notifications, the trail archive).
 		"s3.GetObject":     "s3:GetObject",
 		"s3.ListObjectsV2": "s3:ListBucket",
@@ -176,4 +183,34 @@ func requiredActions(calls []sdkCall) (map[string][]sdkCall, error) {
 		return out, fmt.Errorf("SDK calls with no IAM action in iamAction(): %s", strings.Join(unmapped, ", "))
 	}
 	return out, nil
+}
+
+// streamFollowerCalls are the calls the session replica makes to follow the
+// table's stream (--session-stream: pkg/sessions' follower, through the
+// dynamodbstreams client): DescribeStream for the shards and their children
+// after a reshard, GetShardIterator and GetRecords to read each shard. The
+// contract needs them of the streamer whether or not the scanner finds them
+// in the code (the Terraform grants them when a stream is configured, and
+// the follower must find them granted the day it calls them); once the code
+// names them the scanner finds them too.
+func streamFollowerCalls() []sdkCall {
+	const pos = "the replica's stream follower (--session-stream)"
+	return []sdkCall{
+		{service: "dynamodbstreams", operation: "DescribeStream", pos: pos},
+		{service: "dynamodbstreams", operation: "GetShardIterator", pos: pos},
+		{service: "dynamodbstreams", operation: "GetRecords", pos: pos},
+	}
+}
+
+// withCalls adds to calls those of more whose operation it lacks, sorted as
+// sdkCalls sorts.
+func withCalls(calls []sdkCall, more ...sdkCall) []sdkCall {
+	out := slices.Clone(calls)
+	for _, c := range more {
+		if !slices.ContainsFunc(out, func(have sdkCall) bool { return have.op() == c.op() }) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b sdkCall) int { return strings.Compare(a.op(), b.op()) })
+	return out
 }

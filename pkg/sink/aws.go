@@ -77,53 +77,146 @@ func entryIndex(id *string, n int) (int, bool) {
 	return i, err == nil && i >= 0 && i < n
 }
 
-// --- SQS ---
+// --- SQS and SNS ---
 
-type sqsSender struct {
-	api    sqsAPI
-	url    string
+// messageSender sends findings as SQS messages or SNS notifications in
+// batches of E, the service's request entry: build makes an entry, call
+// makes the request and reads which entries the service accepted and which
+// it failed.
+type messageSender[E any] struct {
 	fifo   bool
 	format Format
+	lim    callLimits
+	build  func(batchEntry) E
+	call   func(context.Context, []E) (successful []*string, failed map[*string]error, err error)
 }
 
-func (s *sqsSender) limits() callLimits {
-	return callLimits{
-		maxItems: SQSMaxPerCall, maxBytes: SQSMaxCallBytes, maxItemBytes: SQSMaxMessageBytes,
-		size: func(it *item) int { return len(it.body) + attrsSize(attrs(it, s.format)) },
-	}
+// batchEntry is what an SQS or SNS batch entry carries, before the
+// service's own entry type is built from it.
+type batchEntry struct {
+	id, body         *string
+	attrs            map[string]string // attributes with a value
+	groupID, dedupID *string           // set for a FIFO destination only
 }
 
-func (s *sqsSender) send(ctx context.Context, items []*item) error {
-	in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.url)}
+func (s *messageSender[E]) limits() callLimits { return s.lim }
+
+// send makes one entry an item: its id is the item's position (see
+// markResults), its attributes those with a value, and a FIFO destination
+// gets a group (the account) and the finding id to deduplicate on.
+func (s *messageSender[E]) send(ctx context.Context, items []*item) error {
+	entries := make([]E, 0, len(items))
 	for i, it := range items {
-		e := sqstypes.SendMessageBatchRequestEntry{
-			Id: aws.String(entryID(i)), MessageBody: aws.String(string(it.body)),
-			MessageAttributes: map[string]sqstypes.MessageAttributeValue{},
-		}
+		e := batchEntry{id: aws.String(entryID(i)), body: aws.String(string(it.body)), attrs: map[string]string{}}
 		for k, v := range attrs(it, s.format) {
 			if v != "" {
-				e.MessageAttributes[k] = sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+				e.attrs[k] = v
 			}
 		}
 		if s.fifo {
-			e.MessageGroupId = aws.String(groupID(it))
-			e.MessageDeduplicationId = aws.String(it.id)
+			e.groupID, e.dedupID = aws.String(groupID(it)), aws.String(it.id)
 		}
-		in.Entries = append(in.Entries, e)
+		entries = append(entries, s.build(e))
 	}
-	out, err := s.api.SendMessageBatch(ctx, in)
+	ok, failed, err := s.call(ctx, entries)
 	if err != nil {
 		return err
 	}
-	ok := make([]*string, 0, len(out.Successful))
-	for _, e := range out.Successful {
-		ok = append(ok, e.Id)
-	}
-	failed := map[*string]error{}
-	for _, f := range out.Failed {
-		failed[f.Id] = &ItemError{Code: aws.ToString(f.Code), Message: aws.ToString(f.Message), Retryable: !f.SenderFault}
-	}
 	return markResults(items, ok, failed)
+}
+
+// newSQSSender sends to the queue at url with SendMessageBatch.
+func newSQSSender(api sqsAPI, url string, format Format) sender {
+	call := func(ctx context.Context, entries []sqstypes.SendMessageBatchRequestEntry) ([]*string, map[*string]error, error) {
+		out, err := api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries})
+		if err != nil {
+			return nil, nil, err
+		}
+		return entryIDs(out.Successful, func(e sqstypes.SendMessageBatchResultEntry) *string { return e.Id }),
+			failedEntries(out.Failed, func(f sqstypes.BatchResultErrorEntry) (*string, *string, *string, bool) {
+				return f.Id, f.Code, f.Message, f.SenderFault
+			}), nil
+	}
+	return &messageSender[sqstypes.SendMessageBatchRequestEntry]{
+		fifo: strings.HasSuffix(url, ".fifo"), format: format, build: sqsEntry, call: call,
+		lim: messageLimits(format, SQSMaxPerCall, SQSMaxMessageBytes, SQSMaxCallBytes),
+	}
+}
+
+// newSNSSender publishes to the topic with PublishBatch.
+func newSNSSender(api snsAPI, topic string, format Format) sender {
+	call := func(ctx context.Context, entries []snstypes.PublishBatchRequestEntry) ([]*string, map[*string]error, error) {
+		out, err := api.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: aws.String(topic), PublishBatchRequestEntries: entries})
+		if err != nil {
+			return nil, nil, err
+		}
+		return entryIDs(out.Successful, func(e snstypes.PublishBatchResultEntry) *string { return e.Id }),
+			failedEntries(out.Failed, func(f snstypes.BatchResultErrorEntry) (*string, *string, *string, bool) {
+				return f.Id, f.Code, f.Message, f.SenderFault
+			}), nil
+	}
+	return &messageSender[snstypes.PublishBatchRequestEntry]{
+		fifo: strings.HasSuffix(topic, ".fifo"), format: format, build: snsEntry, call: call,
+		lim: messageLimits(format, SNSMaxPerCall, SNSMaxCallBytes, SNSMaxCallBytes),
+	}
+}
+
+func sqsEntry(e batchEntry) sqstypes.SendMessageBatchRequestEntry {
+	return sqstypes.SendMessageBatchRequestEntry{
+		Id: e.id, MessageBody: e.body, MessageGroupId: e.groupID, MessageDeduplicationId: e.dedupID,
+		MessageAttributes: stringAttrs(e.attrs, func(v *string) sqstypes.MessageAttributeValue {
+			return sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: v}
+		}),
+	}
+}
+
+func snsEntry(e batchEntry) snstypes.PublishBatchRequestEntry {
+	return snstypes.PublishBatchRequestEntry{
+		Id: e.id, Message: e.body, MessageGroupId: e.groupID, MessageDeduplicationId: e.dedupID,
+		MessageAttributes: stringAttrs(e.attrs, func(v *string) snstypes.MessageAttributeValue {
+			return snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: v}
+		}),
+	}
+}
+
+// stringAttrs converts attributes to a service's String-typed attribute
+// values.
+func stringAttrs[V any](m map[string]string, value func(*string) V) map[string]V {
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		out[k] = value(aws.String(v))
+	}
+	return out
+}
+
+// entryIDs lists the entry ids of a batch response's successful entries.
+func entryIDs[T any](entries []T, id func(T) *string) []*string {
+	out := make([]*string, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, id(e))
+	}
+	return out
+}
+
+// failedEntries maps the failed entries of an SQS or SNS batch response,
+// read by fields (id, code, message, sender's fault), to their errors: an
+// entry failed by the sender's fault is not retried.
+func failedEntries[T any](entries []T, fields func(T) (id, code, message *string, senderFault bool)) map[*string]error {
+	failed := make(map[*string]error, len(entries))
+	for _, e := range entries {
+		id, code, message, senderFault := fields(e)
+		failed[id] = &ItemError{Code: aws.ToString(code), Message: aws.ToString(message), Retryable: !senderFault}
+	}
+	return failed
+}
+
+// messageLimits are the call limits of SQS and SNS: a message's size
+// counts its body and its attributes.
+func messageLimits(format Format, maxItems, maxItemBytes, maxCallBytes int) callLimits {
+	return callLimits{
+		maxItems: maxItems, maxBytes: maxCallBytes, maxItemBytes: maxItemBytes,
+		size: func(it *item) int { return len(it.body) + attrsSize(attrs(it, format)) },
+	}
 }
 
 // groupID orders FIFO messages per account.
@@ -159,55 +252,6 @@ func markResults(items []*item, successful []*string, failed map[*string]error) 
 		}
 	}
 	return nil
-}
-
-// --- SNS ---
-
-type snsSender struct {
-	api    snsAPI
-	topic  string
-	fifo   bool
-	format Format
-}
-
-func (s *snsSender) limits() callLimits {
-	return callLimits{
-		maxItems: SNSMaxPerCall, maxBytes: SNSMaxCallBytes, maxItemBytes: SNSMaxCallBytes,
-		size: func(it *item) int { return len(it.body) + attrsSize(attrs(it, s.format)) },
-	}
-}
-
-func (s *snsSender) send(ctx context.Context, items []*item) error {
-	in := &sns.PublishBatchInput{TopicArn: aws.String(s.topic)}
-	for i, it := range items {
-		e := snstypes.PublishBatchRequestEntry{
-			Id: aws.String(entryID(i)), Message: aws.String(string(it.body)),
-			MessageAttributes: map[string]snstypes.MessageAttributeValue{},
-		}
-		for k, v := range attrs(it, s.format) {
-			if v != "" {
-				e.MessageAttributes[k] = snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
-			}
-		}
-		if s.fifo {
-			e.MessageGroupId = aws.String(groupID(it))
-			e.MessageDeduplicationId = aws.String(it.id)
-		}
-		in.PublishBatchRequestEntries = append(in.PublishBatchRequestEntries, e)
-	}
-	out, err := s.api.PublishBatch(ctx, in)
-	if err != nil {
-		return err
-	}
-	ok := make([]*string, 0, len(out.Successful))
-	for _, e := range out.Successful {
-		ok = append(ok, e.Id)
-	}
-	failed := map[*string]error{}
-	for _, f := range out.Failed {
-		failed[f.Id] = &ItemError{Code: aws.ToString(f.Code), Message: aws.ToString(f.Message), Retryable: !f.SenderFault}
-	}
-	return markResults(items, ok, failed)
 }
 
 // --- EventBridge ---

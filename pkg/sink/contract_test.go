@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/sessionwatch/sessionwatch/internal/sinkfake"
+	"github.com/sessionwatch/sessionwatch/internal/testkit"
 )
 
 // The contract every sink keeps (DESIGN.md "Findings", issue 4):
@@ -223,18 +224,6 @@ func closeSink(t *testing.T, s Sink) {
 	}
 }
 
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func wantCounts(t *testing.T, got map[string]int, ids []string, exactlyOnce bool) {
 	t.Helper()
 	for _, id := range ids {
@@ -379,7 +368,7 @@ func runContract(t *testing.T, bf backendFactory) {
 		if !ok {
 			t.Fatalf("%T is not a batching sink", s)
 		}
-		eventually(t, "findings pending in the batch", func() bool { return bs.pending.Load() == int64(len(fs)) })
+		testkit.Eventually(t, 10*time.Second, "findings pending in the batch", func() bool { return bs.pending.Load() == int64(len(fs)) })
 		select {
 		case err := <-done:
 			t.Fatalf("write returned before close: %v", err)

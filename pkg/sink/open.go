@@ -225,11 +225,11 @@ func openAWS(kind, target string, format Format, cfg aws.Config, o Options) (Sin
 	switch kind {
 	case "sqs":
 		api := sqs.NewFromConfig(cfg, func(so *sqs.Options) { so.Retryer = noRetry() })
-		snd := &sqsSender{api: api, url: target, fifo: strings.HasSuffix(target, ".fifo"), format: format}
+		snd := newSQSSender(api, target, format)
 		return newBatchSink(name, snd, renderer(format, o.Render), o), nil
 	case "sns":
 		api := sns.NewFromConfig(cfg, func(so *sns.Options) { so.Retryer = noRetry() })
-		snd := &snsSender{api: api, topic: target, fifo: strings.HasSuffix(target, ".fifo"), format: format}
+		snd := newSNSSender(api, target, format)
 		return newBatchSink(name, snd, renderer(format, o.Render), o), nil
 	case "eventbridge":
 		api := eventbridge.NewFromConfig(cfg, func(eo *eventbridge.Options) { eo.Retryer = noRetry() })

@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sessionwatch/sessionwatch/internal/sinkfake"
+	"github.com/sessionwatch/sessionwatch/internal/testkit"
 )
 
 // recordingObserver keeps every label it is given.
@@ -38,20 +38,6 @@ func (o *recordingObserver) all() string {
 	return strings.Join(o.labels, "\n")
 }
 
-// syncBuffer is a log destination written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
-
 // TestSecretsNeverLeak drives the HEC and webhook sinks through wrong
 // credentials, server errors, throttling, an unreachable endpoint and a
 // timeout, with debug logging and an observer, and checks that no secret
@@ -68,7 +54,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	)
 	secrets := []string{hecToken, webhookKey, headerValue, "HEADER-SECRET-3c4d", pathToken, queryToken}
 
-	var logs syncBuffer
+	var logs testkit.LockedBuffer
 	log := zerolog.New(&logs).Level(zerolog.DebugLevel)
 	obs := &recordingObserver{}
 	var texts []string // every error message and name seen

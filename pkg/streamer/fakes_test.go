@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/rs/zerolog"
 
-	"github.com/sessionwatch/sessionwatch/internal/testenv"
+	"github.com/sessionwatch/sessionwatch/internal/testkit"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
@@ -297,68 +297,6 @@ func recordJSON(id, si string, at time.Time) string {
 	return string(b)
 }
 
-// captureSink records what it accepted. While failing is set it fails
-// every Write; when ambiguous is also set it keeps the findings anyway (a
-// timeout after the write landed), which makes duplicates.
-type captureSink struct {
-	name      string
-	mu        sync.Mutex
-	got       []sink.Finding
-	writes    int
-	failing   bool
-	ambiguous bool
-	// failEvents fails the findings of these events, wherever they are in
-	// a batch, on every write.
-	failEvents map[string]bool
-}
-
-func (s *captureSink) Name() string { return s.name }
-
-func (s *captureSink) Write(ctx context.Context, fs []sink.Finding) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.writes++
-	if s.failing {
-		if s.ambiguous {
-			s.got = append(s.got, fs...)
-		}
-		be := &sink.BatchError{Sink: s.name, Failed: map[int]error{}}
-		for i := range fs {
-			be.Failed[i] = errors.New("injected sink failure")
-		}
-		return be
-	}
-	var be *sink.BatchError
-	for i, f := range fs {
-		if s.failEvents[f.Event.ID] {
-			if be == nil {
-				be = &sink.BatchError{Sink: s.name, Failed: map[int]error{}}
-			}
-			be.Failed[i] = errors.New("injected item failure")
-			continue
-		}
-		s.got = append(s.got, f)
-	}
-	if be != nil {
-		return be
-	}
-	return nil
-}
-
-func (s *captureSink) Close(context.Context) error { return nil }
-
-func (s *captureSink) setFailing(failing, ambiguous bool) {
-	s.mu.Lock()
-	s.failing, s.ambiguous = failing, ambiguous
-	s.mu.Unlock()
-}
-
-func (s *captureSink) findings() []sink.Finding {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]sink.Finding(nil), s.got...)
-}
-
 // byEvent groups findings by event id.
 func byEvent(fs []sink.Finding) map[string][]sink.Finding {
 	m := map[string][]sink.Finding{}
@@ -370,7 +308,7 @@ func byEvent(fs []sink.Finding) map[string][]sink.Finding {
 
 // testLogger logs to a buffer dumped when the test fails.
 func testLogger(t testing.TB, also ...io.Writer) zerolog.Logger {
-	var buf testenv.LockedBuffer
+	var buf testkit.LockedBuffer
 	t.Cleanup(func() {
 		if t.Failed() {
 			out := buf.String()
@@ -381,16 +319,4 @@ func testLogger(t testing.TB, also ...io.Writer) zerolog.Logger {
 		}
 	})
 	return zerolog.New(io.MultiWriter(append([]io.Writer{&buf}, also...)...)).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-}
-
-// eventually polls cond until it holds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +30,8 @@ import (
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
 	"github.com/sessionwatch/sessionwatch/internal/sqstest"
 	"github.com/sessionwatch/sessionwatch/internal/testenv"
+	"github.com/sessionwatch/sessionwatch/internal/testkit"
+	"github.com/sessionwatch/sessionwatch/internal/testkit/memory"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
@@ -215,28 +216,7 @@ func (l *live) waitDone(t *testing.T, timeout time.Duration) {
 	if err := l.queue.WaitEmpty(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "nothing in flight", func() bool { return l.s.InFlight() == 0 })
-}
-
-// memSink keeps every finding written, safe for concurrent use.
-type memSink struct {
-	name string
-	mu   sync.Mutex
-	got  []sink.Finding
-}
-
-func (s *memSink) Name() string { return s.name }
-func (s *memSink) Write(_ context.Context, fs []sink.Finding) error {
-	s.mu.Lock()
-	s.got = append(s.got, fs...)
-	s.mu.Unlock()
-	return nil
-}
-func (s *memSink) Close(context.Context) error { return nil }
-func (s *memSink) findings() []sink.Finding {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]sink.Finding(nil), s.got...)
+	testkit.Eventually(t, 10*time.Second, "nothing in flight", func() bool { return l.s.InFlight() == 0 })
 }
 
 // genCorpus generates events up to a day old (at least an hour: their
@@ -339,7 +319,7 @@ func TestLiveCorpusExactlyTheExpectedFindingsAndMetrics(t *testing.T) {
 	for _, r := range rejected {
 		msgs = append(msgs, []byte(r))
 	}
-	out := &memSink{name: "capture"}
+	out := memory.NewSink("capture")
 	cfg := Config{OrphanGrace: DefaultOrphanGrace, VisibilityTimeout: 30 * time.Second, ShutdownTimeout: 5 * time.Second}
 	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, accounts: c.Config.Accounts, sinks: []sink.Sink{out}})
 	if code, body := l.get(t, "/healthz"); code != http.StatusOK {
@@ -347,7 +327,7 @@ func TestLiveCorpusExactlyTheExpectedFindingsAndMetrics(t *testing.T) {
 	}
 	// The shared emulators can be slow while every package's tests run:
 	// readiness may take a few probes.
-	eventually(t, 15*time.Second, "/readyz ready", func() bool {
+	testkit.Eventually(t, 15*time.Second, "/readyz ready", func() bool {
 		code, _ := l.get(t, "/readyz")
 		return code == http.StatusOK
 	})
@@ -358,7 +338,7 @@ func TestLiveCorpusExactlyTheExpectedFindingsAndMetrics(t *testing.T) {
 	}
 	l.waitDone(t, 2*time.Minute)
 	t.Logf("%d messages through in %v", len(msgs), time.Since(start))
-	checkFindings(t, c, out.findings(), false)
+	checkFindings(t, c, out.Findings(), false)
 
 	// DLQ empty: nothing was left for the redrive policy.
 	if v, f, err := q.DLQ.Depth(context.Background()); err != nil || v+f != 0 {
@@ -366,7 +346,7 @@ func TestLiveCorpusExactlyTheExpectedFindingsAndMetrics(t *testing.T) {
 	}
 
 	// /metrics counts what was sent.
-	eventually(t, 5*time.Second, "deletes counted", func() bool {
+	testkit.Eventually(t, 5*time.Second, "deletes counted", func() bool {
 		return l.metrics(t)["sessionwatch_streamer_messages_deleted_total"] == float64(len(msgs))
 	})
 	m := l.metrics(t)
@@ -411,14 +391,14 @@ func TestLivePoisonMessageGoesToDLQ(t *testing.T) {
 	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: maxReceive})
 	poison := [][]byte{[]byte(`{"Records": "not a list"`), []byte("\x00\x01 binary junk"), []byte(`{"detail-type":"AWS API Call via CloudTrail","source":"aws.sts","detail":{"eventName":"AssumeRole"}}`)}
 	msgs := append(bodies(c), poison...)
-	out := &memSink{name: "capture"}
+	out := memory.NewSink("capture")
 	cfg := Config{VisibilityTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second}
 	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{out}})
 	if err := q.Send(context.Background(), msgs); err != nil {
 		t.Fatal(err)
 	}
 	l.waitDone(t, time.Minute)
-	checkFindings(t, c, out.findings(), false)
+	checkFindings(t, c, out.Findings(), false)
 
 	dead, err := q.DLQ.ReceiveAll(context.Background(), 30*time.Second)
 	if err != nil {
@@ -458,7 +438,7 @@ func TestLiveStoreOutage(t *testing.T) {
 	// local-aws-sqs counts visibility extensions as receives: keep the
 	// held messages out of the DLQ.
 	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 1000})
-	out := &memSink{name: "capture"}
+	out := memory.NewSink("capture")
 	cfg := Config{VisibilityTimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second, RetryMax: 2 * time.Second}
 	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{out}})
 
@@ -468,7 +448,7 @@ func TestLiveStoreOutage(t *testing.T) {
 	if err := q.Send(ctx, msgs[:half]); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "a first batch classified", func() bool {
+	testkit.Eventually(t, 30*time.Second, "a first batch classified", func() bool {
 		return l.metrics(t)["sessionwatch_streamer_messages_deleted_total"] >= 30
 	})
 	dynalite.Stop()
@@ -476,24 +456,24 @@ func TestLiveStoreOutage(t *testing.T) {
 	if err := q.Send(ctx, msgs[half:]); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "/readyz failing while the store is down", func() bool {
+	testkit.Eventually(t, 10*time.Second, "/readyz failing while the store is down", func() bool {
 		code, _ := l.get(t, "/readyz")
 		return code == http.StatusServiceUnavailable
 	})
 	_, body := l.get(t, "/readyz")
 	t.Logf("/readyz while down: %s", strings.TrimSpace(body))
-	eventually(t, 10*time.Second, "store failures", func() bool {
+	testkit.Eventually(t, 10*time.Second, "store failures", func() bool {
 		return l.metrics(t)["sessionwatch_streamer_store_failures_total"] > 0
 	})
 	time.Sleep(10*time.Second - time.Since(down))
 	dynalite.Start()
 	t.Logf("dynalite down for %v", time.Since(down).Round(100*time.Millisecond))
-	eventually(t, 10*time.Second, "/readyz back", func() bool {
+	testkit.Eventually(t, 10*time.Second, "/readyz back", func() bool {
 		code, _ := l.get(t, "/readyz")
 		return code == http.StatusOK
 	})
 	l.waitDone(t, 2*time.Minute)
-	checkFindings(t, c, out.findings(), false)
+	checkFindings(t, c, out.Findings(), false)
 
 	m := l.metrics(t)
 	classified := 0.0
@@ -513,26 +493,26 @@ func TestLiveSinkFailingForAWhile(t *testing.T) {
 	c := genCorpus(t, 4, 200)
 	table := sessionTable(t, dyn, c)
 	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 1000})
-	good := &memSink{name: "good"}
-	flaky := &captureSink{name: "flaky"}
-	flaky.setFailing(true, true) // writes land, but the sink reports failure: duplicates
+	good := memory.NewSink("good")
+	flaky := memory.NewSink("flaky")
+	flaky.SetFailing(true, true) // writes land, but the sink reports failure: duplicates
 	cfg := Config{VisibilityTimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second, RetryMax: time.Second}
 	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{good, flaky}})
 	if err := q.Send(context.Background(), bodies(c)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "sink failures", func() bool {
+	testkit.Eventually(t, 30*time.Second, "sink failures", func() bool {
 		return l.metrics(t)[`sessionwatch_streamer_sink_failures_total{sink="flaky"}`] >= float64(len(c.Findings()))
 	})
 	time.Sleep(3 * time.Second)
 	if v, f, _ := q.Depth(context.Background()); v+f < len(c.Findings())/2 {
 		t.Errorf("only %d+%d messages left while a sink fails; messages with findings must stay", v, f)
 	}
-	flaky.setFailing(false, false)
+	flaky.SetFailing(false, false)
 	l.waitDone(t, time.Minute)
-	checkFindings(t, c, good.findings(), true)
-	checkFindings(t, c, flaky.findings(), true)
-	if got, want := len(flaky.findings()), len(c.Findings()); got <= want {
+	checkFindings(t, c, good.Findings(), true)
+	checkFindings(t, c, flaky.Findings(), true)
+	if got, want := len(flaky.Findings()), len(c.Findings()); got <= want {
 		t.Errorf("flaky sink holds %d findings for %d events; the failures should have made duplicates", got, want)
 	}
 }
@@ -558,7 +538,7 @@ func testLiveOrphanGrace(t *testing.T, replica *liveReplica) {
 	client := sqstest.Client(t)
 	table := sessionTable(t, dyn, &corpus.Corpus{})
 	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 1000})
-	out := &memSink{name: "capture"}
+	out := memory.NewSink("capture")
 	const grace = 6 * time.Second
 	cfg := Config{OrphanGrace: grace, VisibilityTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second}
 	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{out}, replica: replica})
@@ -570,7 +550,7 @@ func testLiveOrphanGrace(t *testing.T, replica *liveReplica) {
 	if err := q.Send(ctx, [][]byte{[]byte(recordJSON("ev-late", late, now)), []byte(recordJSON("ev-never", never, now))}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "both events classified once", func() bool {
+	testkit.Eventually(t, 10*time.Second, "both events classified once", func() bool {
 		return l.metrics(t)["sessionwatch_streamer_messages_held"] == 2
 	})
 	time.Sleep(time.Until(now.Add(time.Second)))
@@ -582,7 +562,7 @@ func testLiveOrphanGrace(t *testing.T, replica *liveReplica) {
 		t.Fatal(err)
 	}
 	l.waitDone(t, 30*time.Second)
-	got := byEvent(out.findings())
+	got := byEvent(out.Findings())
 	if len(got["ev-late"]) != 0 {
 		t.Errorf("ev-late: %s finding though its session was written 1 s after the event", got["ev-late"][0].Category)
 	}
@@ -646,14 +626,14 @@ func TestLiveS3Notifications(t *testing.T) {
 			msgs = append(msgs, corpus.S3EventNotification(bucket, batch, time.Now()))
 		}
 	}
-	out := &memSink{name: "capture"}
+	out := memory.NewSink("capture")
 	cfg := Config{VisibilityTimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second}
 	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, objects: s3c, sinks: []sink.Sink{out}})
 	if err := q.Send(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
 	l.waitDone(t, time.Minute)
-	checkFindings(t, c, out.findings(), false)
+	checkFindings(t, c, out.Findings(), false)
 	m := l.metrics(t)
 	if got := m["sessionwatch_streamer_s3_objects_total"]; got != float64(len(keys)-1) {
 		t.Errorf("objects fetched = %v, want %d (every log file, not the digest)", got, len(keys)-1)
@@ -689,9 +669,9 @@ func TestLiveShutdownReleasesHeldMessage(t *testing.T) {
 	// lets the second streamer see the message in time.
 	const visibility = 2 * time.Minute
 	cfg := Config{VisibilityTimeout: visibility, ShutdownTimeout: 5 * time.Second, RetryMax: time.Second}
-	failing := &captureSink{name: "failing"}
-	failing.setFailing(true, false)
-	var log1 testenv.LockedBuffer
+	failing := memory.NewSink("failing")
+	failing.SetFailing(true, false)
+	var log1 testkit.LockedBuffer
 	// One slot: while the message is held no receive is open. (local-aws-sqs
 	// keeps serving a long poll the client gave up on, and would hand the
 	// released message to the first streamer's abandoned receive.)
@@ -701,7 +681,7 @@ func TestLiveShutdownReleasesHeldMessage(t *testing.T) {
 	if err := q.Send(context.Background(), [][]byte{body}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the sink failing on the message", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the sink failing on the message", func() bool {
 		return first.metrics(t)[`sessionwatch_streamer_sink_failures_total{sink="failing"}`] >= 2
 	})
 	if n := first.s.InFlight(); n != 1 {
@@ -713,15 +693,15 @@ func TestLiveShutdownReleasesHeldMessage(t *testing.T) {
 		t.Errorf("shutdown log says released %v, want 1 (the held message): %v", got, stopped)
 	}
 
-	good := &memSink{name: "good"}
+	good := memory.NewSink("good")
 	second := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{good}})
-	eventually(t, 20*time.Second, "the second streamer delivering the finding", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the second streamer delivering the finding", func() bool {
 		if v, f, _ := q.DLQ.Depth(context.Background()); v+f > 0 {
 			t.Fatalf("the message went to the DLQ (%d+%d)", v, f)
 		}
-		return len(good.findings()) > 0
+		return len(good.Findings()) > 0
 	})
-	fs := good.findings()
+	fs := good.Findings()
 	if len(fs) != 1 || fs[0].Event.ID != want.ID || fs[0].Category != want.Expected {
 		t.Errorf("second streamer delivered %d findings (first %+v), want one %s for event %s", len(fs), fs[0].Event, want.Expected, want.ID)
 	}
@@ -790,7 +770,7 @@ func testLiveVerdictLog(t *testing.T, dest string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &memSink{name: "capture"}
+	out := memory.NewSink("capture")
 	cfg := Config{VisibilityTimeout: 30 * time.Second, ShutdownTimeout: 5 * time.Second, VerdictLogInterval: time.Second}
 	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, accounts: c.Config.Accounts, sinks: []sink.Sink{out}, vlog: w})
 	msgs := bodies(c)
@@ -799,7 +779,7 @@ func testLiveVerdictLog(t *testing.T, dest string) {
 	}
 	// The emulator's queue depth can read 0 just after a send: wait for
 	// every delete.
-	eventually(t, 2*time.Minute, "every message deleted", func() bool {
+	testkit.Eventually(t, 2*time.Minute, "every message deleted", func() bool {
 		return l.metrics(t)["sessionwatch_streamer_messages_deleted_total"] == float64(len(msgs))
 	})
 	l.waitDone(t, 2*time.Minute)
@@ -807,7 +787,7 @@ func testLiveVerdictLog(t *testing.T, dest string) {
 	l.stop(t)
 
 	findingIDs := map[string]string{}
-	for _, f := range out.findings() {
+	for _, f := range out.Findings() {
 		findingIDs[f.Event.ID] = f.FindingID
 	}
 	oldest, _ := c.Span()
@@ -868,7 +848,7 @@ func TestLiveReplicaSeesRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 1000})
-	out := &memSink{name: "capture"}
+	out := memory.NewSink("capture")
 	// Two seconds: a loaded machine's scans must not make the replica look
 	// stale (two refresh periods), which would send lookups to the table.
 	const refresh, skew = 2 * time.Second, time.Second
@@ -880,7 +860,7 @@ func TestLiveReplicaSeesRevocation(t *testing.T) {
 	if err := q.Send(ctx, [][]byte{[]byte(recordJSON("ev-before", si, before))}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the event before the revocation tracked", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the event before the revocation tracked", func() bool {
 		return l.metrics(t)[`sessionwatch_streamer_verdicts_total{verdict="tracked"}`] == 1
 	})
 	revokedAt := time.Now().UTC()
@@ -896,12 +876,12 @@ func TestLiveReplicaSeesRevocation(t *testing.T) {
 	}
 	// The queue's depth can read 0 before the message is received: wait
 	// for its verdict first.
-	eventually(t, 20*time.Second, "the event after the revocation classified", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the event after the revocation classified", func() bool {
 		m := l.metrics(t)
 		return m[`sessionwatch_streamer_verdicts_total{verdict="tracked"}`]+m[`sessionwatch_streamer_verdicts_total{verdict="revoked"}`] == 2
 	})
 	l.waitDone(t, 30*time.Second)
-	got := byEvent(out.findings())
+	got := byEvent(out.Findings())
 	if len(got["ev-before"]) != 0 {
 		t.Errorf("ev-before: %s finding, want none (tracked before the revocation)", got["ev-before"][0].Category)
 	}
@@ -950,7 +930,7 @@ func TestLiveReplicaStoreOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 1000})
-	out := &memSink{name: "capture"}
+	out := memory.NewSink("capture")
 	cfg := Config{VisibilityTimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second, RetryMax: 2 * time.Second}
 	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{out},
 		replica: &liveReplica{refresh: time.Second, maxWait: 10 * time.Second, skew: time.Second}})
@@ -960,7 +940,7 @@ func TestLiveReplicaStoreOutage(t *testing.T) {
 	if err := q.Send(ctx, msgs[:half]); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "a first batch classified", func() bool {
+	testkit.Eventually(t, 30*time.Second, "a first batch classified", func() bool {
 		return l.metrics(t)["sessionwatch_streamer_messages_deleted_total"] >= 30
 	})
 	dynalite.Stop()
@@ -969,20 +949,20 @@ func TestLiveReplicaStoreOutage(t *testing.T) {
 	if err := q.Send(ctx, append(msgs[half:], fresh)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "replica refreshes failing", func() bool {
+	testkit.Eventually(t, 10*time.Second, "replica refreshes failing", func() bool {
 		return l.metrics(t)["sessionwatch_replica_refresh_errors_total"] > 0
 	})
-	eventually(t, 10*time.Second, "the new event on the failing Query path", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the new event on the failing Query path", func() bool {
 		return l.metrics(t)["sessionwatch_streamer_store_failures_total"] > 0
 	})
-	if got := byEvent(out.findings())["ev-fresh"]; len(got) != 0 {
+	if got := byEvent(out.Findings())["ev-fresh"]; len(got) != 0 {
 		t.Fatalf("ev-fresh: %s finding while the store is down", got[0].Category)
 	}
 	time.Sleep(10*time.Second - time.Since(down))
 	dynalite.Start()
 	t.Logf("dynalite down for %v", time.Since(down).Round(100*time.Millisecond))
 	l.waitDone(t, 2*time.Minute)
-	checkFindings(t, c, out.findings(), false)
+	checkFindings(t, c, out.Findings(), false)
 
 	m := l.metrics(t)
 	classified := 0.0
@@ -992,7 +972,7 @@ func TestLiveReplicaStoreOutage(t *testing.T) {
 	if classified != float64(len(c.Events)+1) {
 		t.Errorf("%v verdicts, want each of the %d events classified exactly once", classified, len(c.Events)+1)
 	}
-	eventually(t, 10*time.Second, "the replica fresh again", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the replica fresh again", func() bool {
 		return l.metrics(t)["sessionwatch_replica_watermark_age_seconds"] < 5
 	})
 	t.Logf("refresh errors %v, store failures %v, answers: replica %v, not final %v, fallback %v",
@@ -1027,7 +1007,7 @@ func TestLiveDisableRuleIsOnePipelineTamperedFinding(t *testing.T) {
 	c := genCorpus(t, 15, 10)
 	table := sessionTable(t, dyn, c)
 	q := sqstest.CreateTestQueue(t, sqstest.Client(t), sqstest.Options{MaxReceiveCount: 100})
-	out := &memSink{name: "capture"}
+	out := memory.NewSink("capture")
 	names := append(cloudtrail.DefaultEventNames(), cloudtrail.PipelineEventNames()...)
 	l := startLive(t, q, liveOptions{cfg: Config{VisibilityTimeout: 30 * time.Second, ShutdownTimeout: 5 * time.Second},
 		table: table, dynamo: dyn, sinks: []sink.Sink{out}, eventNames: names})
@@ -1036,11 +1016,11 @@ func TestLiveDisableRuleIsOnePipelineTamperedFinding(t *testing.T) {
 	}
 	// The emulator's queue depth can read 0 just after a send: wait for
 	// the deletes.
-	eventually(t, time.Minute, "both messages deleted", func() bool {
+	testkit.Eventually(t, time.Minute, "both messages deleted", func() bool {
 		return l.metrics(t)["sessionwatch_streamer_messages_deleted_total"] == 2
 	})
 	l.waitDone(t, time.Minute)
-	fs := out.findings()
+	fs := out.Findings()
 	if len(fs) != 1 {
 		t.Fatalf("%d findings, want one: %+v", len(fs), fs)
 	}

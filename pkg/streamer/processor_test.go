@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessionwatch/sessionwatch/internal/testkit/memory"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
@@ -63,15 +64,15 @@ func TestProcessorDispositions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cls := newFakeClassifier()
 			cls.setStoreDown(tt.storeDown)
-			c := &captureSink{name: "capture"}
-			c.setFailing(tt.sinkFails, false)
+			c := memory.NewSink("capture")
+			c.SetFailing(tt.sinkFails, false)
 			p := newTestProcessor(t, cls, objects, c)
 			got := p.Process(context.Background(), Message{ID: "m-1", Body: tt.body, ReceiveCount: 1})
 			if got != tt.want {
 				t.Errorf("Process = %v, want %v", got, tt.want)
 			}
 			var ids []string
-			for _, f := range c.findings() {
+			for _, f := range c.Findings() {
 				ids = append(ids, f.Event.ID)
 			}
 			if strings.Join(ids, ",") != strings.Join(tt.findings, ",") {
@@ -95,7 +96,7 @@ func TestProcessorDispositions(t *testing.T) {
 // session appeared meanwhile.
 func TestProcessorRedeliveredOrphanIsRecheckedAfterTheGrace(t *testing.T) {
 	cls := newFakeClassifier()
-	c := &captureSink{name: "capture"}
+	c := memory.NewSink("capture")
 	cfg := testConfig()
 	cfg.OrphanGrace = time.Second // the record's time is cut to whole seconds
 	p, err := NewProcessor(cfg, Deps{Decoder: cloudtrail.NewDecoder(cloudtrail.Config{}), Classifier: cls, Sinks: []sink.Sink{c}, Log: testLogger(t)})
@@ -116,21 +117,21 @@ func TestProcessorRedeliveredOrphanIsRecheckedAfterTheGrace(t *testing.T) {
 			t.Errorf("%s after the grace: %v, want done", m.ID, got)
 		}
 	}
-	got := byEvent(c.findings())
+	got := byEvent(c.Findings())
 	if len(got) != 1 || len(got["ev-1"]) != 1 || got["ev-1"][0].Category != classify.Orphaned {
 		t.Errorf("findings %v, want one orphaned for ev-1", got)
 	}
 }
 
 func TestNewProcessorNeedsNoQueue(t *testing.T) {
-	_, err := NewProcessor(Config{}, Deps{Decoder: cloudtrail.NewDecoder(cloudtrail.Config{}), Classifier: newFakeClassifier(), Sinks: []sink.Sink{&captureSink{}}})
+	_, err := NewProcessor(Config{}, Deps{Decoder: cloudtrail.NewDecoder(cloudtrail.Config{}), Classifier: newFakeClassifier(), Sinks: []sink.Sink{memory.NewSink("")}})
 	if err != nil {
 		t.Errorf("NewProcessor without a queue: %v", err)
 	}
 	if _, err := NewProcessor(Config{}, Deps{Decoder: cloudtrail.NewDecoder(cloudtrail.Config{}), Classifier: newFakeClassifier()}); err == nil {
 		t.Error("NewProcessor without a sink: no error")
 	}
-	if _, err := New(Config{}, Deps{Queue: newFakeQueue(0), Decoder: cloudtrail.NewDecoder(cloudtrail.Config{}), Classifier: newFakeClassifier(), Sinks: []sink.Sink{&captureSink{}}}); err == nil {
+	if _, err := New(Config{}, Deps{Queue: newFakeQueue(0), Decoder: cloudtrail.NewDecoder(cloudtrail.Config{}), Classifier: newFakeClassifier(), Sinks: []sink.Sink{memory.NewSink("")}}); err == nil {
 		t.Error("New without a queue URL: no error")
 	}
 }

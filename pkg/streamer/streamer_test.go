@@ -19,7 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/sessionwatch/sessionwatch/internal/testenv"
+	"github.com/sessionwatch/sessionwatch/internal/testkit"
+	"github.com/sessionwatch/sessionwatch/internal/testkit/memory"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
@@ -29,10 +30,10 @@ import (
 type harness struct {
 	q     *fakeQueue
 	cls   *fakeClassifier
-	sinks []*captureSink
+	sinks []*memory.Sink
 	s     *Streamer
 	m     *Metrics
-	log   *testenv.LockedBuffer // the streamer's log lines
+	log   *testkit.LockedBuffer // the streamer's log lines
 
 	cancel  context.CancelFunc
 	done    chan error
@@ -55,17 +56,17 @@ func testConfig() Config {
 	}
 }
 
-func startHarness(t *testing.T, cfg Config, q *fakeQueue, cls *fakeClassifier, objects ObjectAPI, sinks ...*captureSink) *harness {
+func startHarness(t *testing.T, cfg Config, q *fakeQueue, cls *fakeClassifier, objects ObjectAPI, sinks ...*memory.Sink) *harness {
 	t.Helper()
 	return startHarnessDeps(t, cfg, Deps{Queue: q, Objects: objects}, q, cls, sinks...)
 }
 
 // startHarnessDeps is startHarness with deps' Queue, Objects and
 // VerdictLog (the rest is filled in).
-func startHarnessDeps(t *testing.T, cfg Config, deps Deps, q *fakeQueue, cls *fakeClassifier, sinks ...*captureSink) *harness {
+func startHarnessDeps(t *testing.T, cfg Config, deps Deps, q *fakeQueue, cls *fakeClassifier, sinks ...*memory.Sink) *harness {
 	t.Helper()
 	if len(sinks) == 0 {
-		sinks = []*captureSink{{name: "capture"}}
+		sinks = []*memory.Sink{memory.NewSink("capture")}
 	}
 	outs := make([]sink.Sink, len(sinks))
 	for i, s := range sinks {
@@ -75,7 +76,7 @@ func startHarnessDeps(t *testing.T, cfg Config, deps Deps, q *fakeQueue, cls *fa
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &testenv.LockedBuffer{}
+	log := &testkit.LockedBuffer{}
 	deps.Decoder, deps.Classifier, deps.Sinks, deps.Metrics, deps.Log = cloudtrail.NewDecoder(cloudtrail.Config{}), cls, outs, m, testLogger(t, log)
 	s, err := New(cfg, deps)
 	if err != nil {
@@ -110,7 +111,7 @@ func (h *harness) stop(t *testing.T) time.Duration {
 
 func (h *harness) waitDrained(t *testing.T, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, "every message deleted", func() bool {
+	testkit.Eventually(t, timeout, "every message deleted", func() bool {
 		left, dlq := h.q.left()
 		return len(left) == 0 && len(dlq) == 0
 	})
@@ -131,18 +132,18 @@ func TestDeletesOnlyAfterEverySinkAcceptedInBatches(t *testing.T) {
 	}
 	cfg := testConfig()
 	cfg.FlushInterval = time.Second
-	a, b := &captureSink{name: "a"}, &captureSink{name: "b"}
+	a, b := memory.NewSink("a"), memory.NewSink("b")
 	h := startHarness(t, cfg, q, newFakeClassifier(), nil, a, b)
 	h.waitDrained(t, 10*time.Second)
 
-	for _, s := range []*captureSink{a, b} {
-		got := byEvent(s.findings())
+	for _, s := range []*memory.Sink{a, b} {
+		got := byEvent(s.Findings())
 		if len(got) != len(want) {
-			t.Errorf("sink %s: %d findings, want %d", s.name, len(got), len(want))
+			t.Errorf("sink %s: %d findings, want %d", s.Name(), len(got), len(want))
 		}
 		for _, id := range want {
 			if fs := got[id]; len(fs) != 1 || fs[0].Category != classify.NoSourceIdentity {
-				t.Errorf("sink %s: event %s: findings %+v, want one no_source_identity", s.name, id, fs)
+				t.Errorf("sink %s: event %s: findings %+v, want one no_source_identity", s.Name(), id, fs)
 			}
 		}
 	}
@@ -180,7 +181,7 @@ func TestInFlightCapMakesReceivingWait(t *testing.T) {
 	cfg.MaxInFlight = 5
 	cfg.Workers = 8
 	h := startHarness(t, cfg, q, cls, nil)
-	eventually(t, 5*time.Second, "5 messages received", func() bool { return testutil.ToFloat64(h.m.received) == 5 })
+	testkit.Eventually(t, 5*time.Second, "5 messages received", func() bool { return testutil.ToFloat64(h.m.received) == 5 })
 	time.Sleep(300 * time.Millisecond)
 	if got := testutil.ToFloat64(h.m.received); got != 5 {
 		t.Fatalf("received %v messages with 5 in flight allowed", got)
@@ -234,13 +235,13 @@ func TestOrphanIsHeldWithoutBlockingOtherWork(t *testing.T) {
 	cfg.VisibilityTimeout = time.Second
 	grace := 5 * time.Second
 	cfg.OrphanGrace = grace
-	c := &captureSink{name: "capture"}
+	c := memory.NewSink("capture")
 	h := startHarness(t, cfg, q, cls, nil, c)
 
-	eventually(t, 3*time.Second, "the tracked messages and the old orphan deleted while two orphans are held", func() bool {
+	testkit.Eventually(t, 3*time.Second, "the tracked messages and the old orphan deleted while two orphans are held", func() bool {
 		return testutil.ToFloat64(h.m.deleted) == 6
 	})
-	if got := byEvent(c.findings()); len(got) != 1 || len(got["orphan-old"]) != 1 {
+	if got := byEvent(c.Findings()); len(got) != 1 || len(got["orphan-old"]) != 1 {
 		t.Fatalf("findings before the grace ended: %v, want only orphan-old's", got)
 	}
 	if got := testutil.ToFloat64(h.m.held); got != 2 {
@@ -249,7 +250,7 @@ func TestOrphanIsHeldWithoutBlockingOtherWork(t *testing.T) {
 	cls.appear("orphan:2")
 	h.waitDrained(t, 5*time.Second)
 
-	got := byEvent(c.findings())
+	got := byEvent(c.Findings())
 	if len(got) != 2 || len(got["orphan-1"]) != 1 || got["orphan-1"][0].Category != classify.Orphaned {
 		t.Fatalf("findings = %v, want orphaned for orphan-1 and orphan-old only", got)
 	}
@@ -297,15 +298,15 @@ func TestNotFinalIsHeldInProcess(t *testing.T) {
 	cfg.Workers = 1
 	cfg.VisibilityTimeout = time.Second
 	cfg.OrphanGrace = time.Minute
-	c := &captureSink{name: "capture"}
+	c := memory.NewSink("capture")
 	h := startHarness(t, cfg, q, cls, nil, c)
 
-	eventually(t, 3*time.Second, "the tracked messages deleted and both waits retried while held", func() bool {
+	testkit.Eventually(t, 3*time.Second, "the tracked messages deleted and both waits retried while held", func() bool {
 		cls.mu.Lock()
 		defer cls.mu.Unlock()
 		return testutil.ToFloat64(h.m.deleted) == 3 && cls.calls["wait-1"] >= 3 && cls.rechecks["orphan-1"] >= 3
 	})
-	if got := c.findings(); len(got) != 0 {
+	if got := c.Findings(); len(got) != 0 {
 		t.Fatalf("findings before the answers were final: %v", got)
 	}
 	if got := testutil.ToFloat64(h.m.held); got != 2 {
@@ -315,7 +316,7 @@ func TestNotFinalIsHeldInProcess(t *testing.T) {
 	cls.appear("worphan:1")
 	h.waitDrained(t, 5*time.Second)
 
-	got := byEvent(c.findings())
+	got := byEvent(c.Findings())
 	if len(got) != 2 || len(got["wait-1"]) != 1 || got["wait-1"][0].Category != classify.Revoked ||
 		len(got["orphan-1"]) != 1 || got["orphan-1"][0].Category != classify.Orphaned {
 		t.Fatalf("findings = %v, want revoked for wait-1 and orphaned for orphan-1", got)
@@ -357,15 +358,15 @@ func TestStoreFailureRetriesWithoutFinding(t *testing.T) {
 	}
 	cls := newFakeClassifier()
 	cls.setStoreDown(true)
-	c := &captureSink{name: "capture"}
+	c := memory.NewSink("capture")
 	h := startHarness(t, testConfig(), q, cls, nil, c)
-	eventually(t, 5*time.Second, "store failures", func() bool { return testutil.ToFloat64(h.m.storeFailures) >= 30 })
+	testkit.Eventually(t, 5*time.Second, "store failures", func() bool { return testutil.ToFloat64(h.m.storeFailures) >= 30 })
 	if got := testutil.ToFloat64(h.m.deleted); got != 0 {
 		t.Fatalf("deleted %v messages while the store was down", got)
 	}
 	cls.setStoreDown(false)
 	h.waitDrained(t, 5*time.Second)
-	if fs := c.findings(); len(fs) != 0 {
+	if fs := c.Findings(); len(fs) != 0 {
 		t.Errorf("findings after a store outage: %v", fs)
 	}
 	if got := testutil.ToFloat64(h.m.verdicts[classify.Tracked]); got != 10 {
@@ -389,15 +390,15 @@ func TestSinkFailureKeepsMessageUntilAccepted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			q := newFakeQueue(0)
 			q.send(recordJSON("ev-1", "", time.Now()))
-			good, flaky := &captureSink{name: "good"}, &captureSink{name: "flaky"}
-			flaky.setFailing(true, true) // keeps what it "fails": duplicates
+			good, flaky := memory.NewSink("good"), memory.NewSink("flaky")
+			flaky.SetFailing(true, true) // keeps what it "fails": duplicates
 			cfg := testConfig()
 			cfg.VisibilityTimeout = time.Second
 			cfg.RetryHold = tc.retryHold
 			h := startHarness(t, cfg, q, newFakeClassifier(), nil, good, flaky)
-			eventually(t, 5*time.Second, "a few failed writes", func() bool { return testutil.ToFloat64(h.m.sinkFailures.WithLabelValues("flaky")) >= 3 })
+			testkit.Eventually(t, 5*time.Second, "a few failed writes", func() bool { return testutil.ToFloat64(h.m.sinkFailures.WithLabelValues("flaky")) >= 3 })
 			if tc.retryHold < time.Second {
-				eventually(t, 5*time.Second, "the message released and received again", func() bool {
+				testkit.Eventually(t, 5*time.Second, "the message released and received again", func() bool {
 					q.mu.Lock()
 					defer q.mu.Unlock()
 					return testutil.ToFloat64(h.m.released[reasonRetry]) >= 1 && q.receives >= 2
@@ -406,28 +407,28 @@ func TestSinkFailureKeepsMessageUntilAccepted(t *testing.T) {
 			if got := testutil.ToFloat64(h.m.deleted); got != 0 {
 				t.Fatalf("deleted %v while a sink failed", got)
 			}
-			flaky.setFailing(false, false)
+			flaky.SetFailing(false, false)
 			h.waitDrained(t, 10*time.Second)
 
-			for _, s := range []*captureSink{good, flaky} {
-				fs := s.findings()
+			for _, s := range []*memory.Sink{good, flaky} {
+				fs := s.Findings()
 				if len(fs) == 0 {
-					t.Fatalf("sink %s got nothing", s.name)
+					t.Fatalf("sink %s got nothing", s.Name())
 				}
 				for _, f := range fs {
 					if f.FindingID != fs[0].FindingID || f.Event.ID != "ev-1" {
-						t.Errorf("sink %s: duplicate with another finding_id: %s vs %s", s.name, f.FindingID, fs[0].FindingID)
+						t.Errorf("sink %s: duplicate with another finding_id: %s vs %s", s.Name(), f.FindingID, fs[0].FindingID)
 					}
 				}
 			}
-			if len(flaky.findings()) < 2 {
-				t.Errorf("flaky sink holds %d copies; the ambiguous failures should have made duplicates", len(flaky.findings()))
+			if len(flaky.Findings()) < 2 {
+				t.Errorf("flaky sink holds %d copies; the ambiguous failures should have made duplicates", len(flaky.Findings()))
 			}
 			q.mu.Lock()
 			receives := q.receives
 			q.mu.Unlock()
-			if tc.retryHold == time.Minute && (receives != 1 || len(good.findings()) != 1) {
-				t.Errorf("held in process: %d receives, good sink %d copies; want 1 and 1", receives, len(good.findings()))
+			if tc.retryHold == time.Minute && (receives != 1 || len(good.Findings()) != 1) {
+				t.Errorf("held in process: %d receives, good sink %d copies; want 1 and 1", receives, len(good.Findings()))
 			}
 			if tc.retryHold < time.Second && receives < 2 {
 				t.Errorf("released: %d receives, want at least 2", receives)
@@ -480,22 +481,19 @@ func TestS3NotificationAckedWhenEveryRecordIsSafe(t *testing.T) {
 	q := newFakeQueue(0)
 	q.send(`{"s3Bucket":"trail","s3ObjectKey":["AWSLogs/1/CloudTrail/a.json.gz","AWSLogs/1/CloudTrail-Digest/d.json.gz","AWSLogs/1/CloudTrail/b.json.gz"]}`)
 	// r-3's finding is refused on every write until the sink recovers.
-	c := &captureSink{name: "capture", failEvents: map[string]bool{"r-3": true}}
+	c := memory.NewSink("capture")
+	c.Reject(func(f sink.Finding) bool { return f.Event.ID == "r-3" })
 	h := startHarness(t, testConfig(), q, newFakeClassifier(), objects, c)
-	eventually(t, 5*time.Second, "findings, and r-3's refused again", func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return len(c.got) >= 2 && c.writes >= 3
+	testkit.Eventually(t, 5*time.Second, "findings, and r-3's refused again", func() bool {
+		return len(c.Findings()) >= 2 && c.Writes() >= 3
 	})
 	if got := testutil.ToFloat64(h.m.deleted); got != 0 {
 		t.Fatalf("deleted while a finding was not accepted")
 	}
-	c.mu.Lock()
-	c.failEvents = nil
-	c.mu.Unlock()
+	c.Reject(nil)
 	h.waitDrained(t, 5*time.Second)
 
-	got := byEvent(c.findings())
+	got := byEvent(c.Findings())
 	want := map[string]classify.Verdict{"r-1": classify.NoSourceIdentity, "r-3": classify.NonSentinel, "r-4": classify.NoSourceIdentity}
 	if len(got) != len(want) {
 		t.Errorf("findings for %d events, want %d: %v", len(got), len(want), got)
@@ -523,9 +521,9 @@ func TestUndecodableLeftForRedrivePolicy(t *testing.T) {
 	q.send("this is not JSON", good, `{"unknown":"shape"}`, `{"s3Bucket":"trail","s3ObjectKey":["AWSLogs/1/CloudTrail/a.json.gz"]}`)
 	cfg := testConfig()
 	cfg.VisibilityTimeout = time.Second
-	c := &captureSink{name: "capture"}
+	c := memory.NewSink("capture")
 	h := startHarness(t, cfg, q, newFakeClassifier(), nil, c)
-	eventually(t, 8*time.Second, "the three poison messages in the DLQ", func() bool {
+	testkit.Eventually(t, 8*time.Second, "the three poison messages in the DLQ", func() bool {
 		left, dlq := q.left()
 		return len(left) == 0 && len(dlq) == 3
 	})
@@ -542,7 +540,7 @@ func TestUndecodableLeftForRedrivePolicy(t *testing.T) {
 	if got := testutil.ToFloat64(h.m.s3Errors); got != 0 {
 		t.Errorf("S3 errors = %v, want 0 (no fetch was tried)", got)
 	}
-	if fs := c.findings(); len(fs) != 1 || fs[0].Event.ID != "ev-1" {
+	if fs := c.Findings(); len(fs) != 1 || fs[0].Event.ID != "ev-1" {
 		t.Errorf("findings = %v, want ev-1's only", fs)
 	}
 }
@@ -575,10 +573,10 @@ func TestFutureDatedOrphanWaitsNoLongerThanTheGrace(t *testing.T) {
 	q.send(recordJSON("forged", "orphan:forged", time.Now().Add(240*time.Hour)))
 	cfg := testConfig()
 	cfg.OrphanGrace = time.Second
-	c := &captureSink{name: "capture"}
+	c := memory.NewSink("capture")
 	h := startHarness(t, cfg, q, newFakeClassifier(), nil, c)
 	h.waitDrained(t, 5*time.Second)
-	if fs := c.findings(); len(fs) != 1 || fs[0].Category != classify.Orphaned {
+	if fs := c.Findings(); len(fs) != 1 || fs[0].Category != classify.Orphaned {
 		t.Errorf("findings = %v, want the orphaned one", fs)
 	}
 }
@@ -588,16 +586,16 @@ func TestPanicOnOneMessageLeavesItForTheRedrivePolicy(t *testing.T) {
 	q.send(recordJSON("boom", "panic:1", time.Now()), recordJSON("fine", "", time.Now()))
 	cfg := testConfig()
 	cfg.VisibilityTimeout = time.Second
-	c := &captureSink{name: "capture"}
+	c := memory.NewSink("capture")
 	h := startHarness(t, cfg, q, newFakeClassifier(), nil, c)
-	eventually(t, 5*time.Second, "the panicking message dead-lettered", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the panicking message dead-lettered", func() bool {
 		left, dlq := q.left()
 		return len(left) == 0 && len(dlq) == 1
 	})
 	if _, dlq := q.left(); !strings.Contains(dlq[0].body, `"boom"`) {
 		t.Errorf("DLQ holds %s", dlq[0].body)
 	}
-	if fs := c.findings(); len(fs) != 1 || fs[0].Event.ID != "fine" {
+	if fs := c.Findings(); len(fs) != 1 || fs[0].Event.ID != "fine" {
 		t.Errorf("findings = %v, want the other message's", fs)
 	}
 	if got := testutil.ToFloat64(h.m.decodeErrors); got != 1 {
@@ -615,7 +613,7 @@ func TestShutdownReleasesWhatIsLeftWithinTimeout(t *testing.T) {
 	cfg.OrphanGrace = time.Minute
 	cfg.ShutdownTimeout = 2 * time.Second
 	h := startHarness(t, cfg, q, cls, nil)
-	eventually(t, 5*time.Second, "ok-1 deleted and the orphan held", func() bool {
+	testkit.Eventually(t, 5*time.Second, "ok-1 deleted and the orphan held", func() bool {
 		return testutil.ToFloat64(h.m.deleted) == 1 && testutil.ToFloat64(h.m.held) == 1
 	})
 	took := h.stop(t)
@@ -677,8 +675,8 @@ func TestConfigValidate(t *testing.T) {
 func TestFailingSinkShowsDegradedReadinessMetricAndErrorLog(t *testing.T) {
 	q := newFakeQueue(0)
 	q.send(recordJSON("ev-1", "", time.Now()))
-	good, flaky := &captureSink{name: "good"}, &captureSink{name: "flaky"}
-	flaky.setFailing(true, false)
+	good, flaky := memory.NewSink("good"), memory.NewSink("flaky")
+	flaky.SetFailing(true, false)
 	h := startHarness(t, testConfig(), q, newFakeClassifier(), nil, good, flaky)
 	ops := httptest.NewServer(OpsHandler(prometheus.NewRegistry(), func(context.Context) error { return nil }, h.s.Draining, h.s.Degraded))
 	t.Cleanup(ops.Close)
@@ -694,7 +692,7 @@ func TestFailingSinkShowsDegradedReadinessMetricAndErrorLog(t *testing.T) {
 	}
 	failing := func(name string) float64 { return testutil.ToFloat64(h.m.sinkFailing.WithLabelValues(name)) }
 
-	eventually(t, 5*time.Second, "a few failed writes", func() bool { return testutil.ToFloat64(h.m.sinkFailures.WithLabelValues("flaky")) >= 3 })
+	testkit.Eventually(t, 5*time.Second, "a few failed writes", func() bool { return testutil.ToFloat64(h.m.sinkFailures.WithLabelValues("flaky")) >= 3 })
 	code, body := readyz()
 	if code != http.StatusOK || !strings.HasPrefix(body, "degraded: sink flaky failing since ") || !strings.Contains(body, "injected sink failure") {
 		t.Errorf("/readyz while a sink fails: %d %q, want 200 \"degraded: sink flaky failing since …: …injected sink failure\"", code, body)
@@ -713,7 +711,7 @@ func TestFailingSinkShowsDegradedReadinessMetricAndErrorLog(t *testing.T) {
 		t.Errorf("%d error log lines naming the sink and its error, want one per retry (3 or more):\n%s", errorLines, h.log.String())
 	}
 
-	flaky.setFailing(false, false)
+	flaky.SetFailing(false, false)
 	h.waitDrained(t, 10*time.Second)
 	if code, body := readyz(); code != http.StatusOK || body != "ready\n" {
 		t.Errorf("/readyz once the sink recovered: %d %q, want 200 \"ready\"", code, body)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
+	"github.com/sessionwatch/sessionwatch/internal/testkit/memory"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
@@ -97,7 +98,7 @@ func BenchmarkVerdictLogAt100EventsPerSecond(b *testing.B) {
 			b.Fatal(err)
 		}
 		s, err := New(cfg, Deps{Queue: q, Decoder: cloudtrail.NewDecoder(cloudtrail.Config{}), Classifier: newFakeClassifier(),
-			Sinks: []sink.Sink{&captureSink{name: "capture"}}, Metrics: m, VerdictLog: vlog, Log: testLogger(b)})
+			Sinks: []sink.Sink{memory.NewSink("capture")}, Metrics: m, VerdictLog: vlog, Log: testLogger(b)})
 		if err != nil {
 			b.Fatal(err)
 		}

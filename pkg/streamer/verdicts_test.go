@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sessionwatch/sessionwatch/internal/testkit"
+	"github.com/sessionwatch/sessionwatch/internal/testkit/memory"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/verdictlog"
 )
@@ -145,10 +147,10 @@ func TestVerdictLogWrittenBeforeDelete(t *testing.T) {
 			q.send(outOfScopeJSON("ev-other", now.Add(-time.Hour)))
 			cfg := testConfig()
 			cfg.VerdictLogInterval = time.Second
-			out := &captureSink{name: "capture"}
+			out := memory.NewSink("capture")
 			h := startHarnessDeps(t, cfg, Deps{Queue: q, VerdictLog: vlog}, q.fakeQueue, newFakeClassifier(), out)
 			if tc.failFlushes > 0 {
-				eventually(t, 10*time.Second, "a failed flush", func() bool { return testutil.ToFloat64(h.m.verdictLogFailures) >= 1 })
+				testkit.Eventually(t, 10*time.Second, "a failed flush", func() bool { return testutil.ToFloat64(h.m.verdictLogFailures) >= 1 })
 				if n := testutil.ToFloat64(h.m.deleted); n != 1 {
 					t.Errorf("deleted %v messages while the log failed, want only the out-of-scope one", n)
 				}
@@ -159,7 +161,7 @@ func TestVerdictLogWrittenBeforeDelete(t *testing.T) {
 				t.Errorf("deleted before the verdict log held them: %v", v)
 			}
 			findingIDs := map[string]string{}
-			for _, f := range out.findings() {
+			for _, f := range out.Findings() {
 				findingIDs[f.Event.ID] = f.FindingID
 			}
 			logged := vlog.logged()
@@ -232,7 +234,7 @@ func TestVerdictLogAtShutdown(t *testing.T) {
 			cfg := testConfig()
 			cfg.VerdictLogInterval = 10 * time.Minute
 			h := startHarnessDeps(t, cfg, Deps{Queue: q, VerdictLog: vlog}, q, newFakeClassifier())
-			eventually(t, 10*time.Second, "5 messages waiting for the log", func() bool { return testutil.ToFloat64(h.m.verdictLogWaiting) == 5 })
+			testkit.Eventually(t, 10*time.Second, "5 messages waiting for the log", func() bool { return testutil.ToFloat64(h.m.verdictLogWaiting) == 5 })
 			if n := testutil.ToFloat64(h.m.deleted); n != 0 {
 				t.Fatalf("%v deleted before the log was written", n)
 			}

@@ -224,3 +224,58 @@ func (r *reader) object(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// maxProbePages bounds HoldsObjects' listing of a large S3 prefix.
+const maxProbePages = 20
+
+// HoldsObjects reports whether uri holds any verdict log object at all, in
+// any hour: a location that holds none is not the streamer's --verdict-log
+// (a wrong bucket, prefix or folder), or a streamer that never logged an
+// event. Read alone cannot tell that from a log that lacks the window's
+// events, and would report every event as missed. A prefix too large to
+// list in maxProbePages pages counts as holding objects.
+func HoldsObjects(ctx context.Context, uri string, opts ReaderOptions) (bool, error) {
+	loc, err := parseURI(uri)
+	if err != nil {
+		return false, err
+	}
+	if !loc.isS3() {
+		found := false
+		err := filepath.WalkDir(loc.dir, func(p string, de os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if _, _, _, ok := parseName(de.Name()); ok && de.Type().IsRegular() {
+				found = true
+				return filepath.SkipAll
+			}
+			return nil
+		})
+		if err != nil {
+			return false, fmt.Errorf("verdict log: %w", err)
+		}
+		return found, nil
+	}
+	if opts.S3 == nil {
+		return false, fmt.Errorf("verdict log %q: no S3 client", uri)
+	}
+	p := s3.NewListObjectsV2Paginator(opts.S3, &s3.ListObjectsV2Input{
+		Bucket: aws.String(loc.bucket),
+		Prefix: aws.String(loc.key("")),
+	}, func(o *s3.ListObjectsV2PaginatorOptions) { o.StopOnDuplicateToken = true })
+	for range maxProbePages {
+		if !p.HasMorePages() {
+			return false, nil
+		}
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return false, fmt.Errorf("verdict log: list s3://%s/%s: %w", loc.bucket, loc.key(""), err)
+		}
+		for _, o := range page.Contents {
+			if _, _, _, ok := parseName(path.Base(aws.ToString(o.Key))); ok {
+				return true, nil
+			}
+		}
+	}
+	return true, nil
+}

@@ -310,3 +310,45 @@ func equalEntries(a, b []Entry) bool {
 			x.Region == y.Region && x.EventName == y.EventName && x.Verdict == y.Verdict && x.FindingID == y.FindingID
 	})
 }
+
+// TestHoldsObjects: a location is a verdict log once any object the writer
+// names is in it, in any hour; another prefix of the same bucket, or a
+// folder of other files, holds none.
+func TestHoldsObjects(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			uri, wo, ro := open(t)
+			if holds, err := HoldsObjects(ctx, uri, ro); err != nil || holds {
+				t.Fatalf("empty log: holds %v, %v; want false", holds, err)
+			}
+			wo.StreamerID, wo.Now = "task-0a1b", func() time.Time { return t0.Add(-400 * 24 * time.Hour) }
+			w, err := OpenWriter(ctx, uri, wo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Add(ctx, entry("e1", t0, "")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if holds, err := HoldsObjects(ctx, uri, ro); err != nil || !holds {
+				t.Errorf("log with one object: holds %v, %v; want true", holds, err)
+			}
+			other := uri + "-elsewhere"
+			if name == "file" {
+				other = "file:" + t.TempDir()
+				if err := os.WriteFile(filepath.Join(strings.TrimPrefix(other, "file:"), "notes.jsonl.gz"), []byte("x"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if holds, err := HoldsObjects(ctx, other, ro); err != nil || holds {
+				t.Errorf("%s: holds %v, %v; want false", other, holds, err)
+			}
+		})
+	}
+	if _, err := HoldsObjects(ctx, "s3://log/x", ReaderOptions{}); err == nil {
+		t.Error("s3 without a client: no error")
+	}
+}
