@@ -319,10 +319,10 @@ func (f *streamFollower) adopt(all []streamtypes.Shard, start func(*followedShar
 func (f *streamFollower) followShard(ctx context.Context, r *Replica, sh *followedShard, it *string) error {
 	retry := newStreamBackoff(f.poll)
 	fail := func(err error) error {
-		f.errs.Add(1)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return ctx.Err() // stopping: not a stream error
 		}
+		f.errs.Add(1)
 		if isGone(err) || apiCode(err) == "TrimmedDataAccessException" {
 			return errResync
 		}

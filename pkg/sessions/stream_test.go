@@ -347,6 +347,31 @@ func TestIntegrationStreamGoneReloadsWhenBack(t *testing.T) {
 	}
 }
 
+func TestIntegrationStreamSafetyNetReload(t *testing.T) {
+	keep, gone := session("sn-1", "mia", "", -time.Hour, time.Hour), session("sn-2", "mia", "", -time.Hour, time.Hour)
+	f := newStreamFixture(t, 1, keep, gone)
+	r := f.replica(t, sessions.ReplicaConfig{FullResync: 500 * time.Millisecond})
+	runReplica(t, r)
+	waitWatermark(t, r, time.Now(), 5*time.Second)
+	// A delete the stream never shows (a REMOVE older than the stream's
+	// retention, say): only the periodic full re-load finds it.
+	if _, err := f.client.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: aws.String(f.table),
+		Key: map[string]types.AttributeValue{sessions.AttrID: &types.AttributeValueMemberS{Value: gone.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Stats().Sessions != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Stats = %+v, want the deleted session gone after a re-load", r.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := r.Stats(); st.FullResyncs == 0 || st.StreamErrors != 0 {
+		t.Errorf("Stats = %+v, want a re-load counted and no stream error", st)
+	}
+	waitWatermark(t, r, time.Now(), 5*time.Second)
+}
+
 // noTable is a session table that must not be read.
 type noTable struct{ sessions.DynamoDBAPI }
 
