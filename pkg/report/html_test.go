@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/net/html"
 
@@ -55,9 +54,9 @@ func findingRows(t *testing.T, doc *html.Node) []*html.Node {
 func corpusReport(t *testing.T, maxFindings int) (Summary, []sink.Finding) {
 	t.Helper()
 	_, evs := expectedResults(t, reportCorpusConfig())
-	acc := NewAccumulator(Config{Sources: []string{"file:./trail"}, MaxFindings: maxFindings, Now: func() time.Time { return corpusNow }})
+	acc := NewAccumulator(Config{Sources: []string{"file:./trail"}, MaxFindings: maxFindings})
 	for _, x := range evs {
-		acc.Add(x.ev, x.r)
+		add(acc, x.ev, x.r)
 	}
 	s := acc.Summary()
 	s.Events, s.InScope = len(evs)+10, len(evs)

@@ -19,6 +19,17 @@ import (
 
 var corpusNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
+// add adds ev to acc as the backfill does: a finding rendered once, at
+// corpusNow, as its sinks get it.
+func add(acc *Accumulator, ev *cloudtrail.Event, r classify.Result) {
+	if !r.IsFinding() {
+		acc.Add(ev, r, nil)
+		return
+	}
+	f := sink.NewFinding(ev, r, sink.DetectorBackfill, corpusNow)
+	acc.Add(ev, r, &f)
+}
+
 // classified is a corpus event decoded, with the classification the
 // corpus says the classifier must reach.
 type classified struct {
@@ -74,7 +85,7 @@ func TestSummaryNumbersFromCorpus(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for x := range work {
-				acc.Add(x.ev, x.r)
+				add(acc, x.ev, x.r)
 			}
 		})
 	}
@@ -238,7 +249,7 @@ func TestSummaryFilteredCorpus(t *testing.T) {
 		if !f.KeepEvent(x.ev) || !f.KeepResult(x.r) {
 			continue
 		}
-		acc.Add(x.ev, x.r)
+		add(acc, x.ev, x.r)
 	}
 	s := acc.Summary()
 	if s.Classified != wantKept || s.Filtered[FilterAccount] != wantAccount || s.Filtered[FilterRole] != wantRole || s.Filtered[FilterProfile] != wantProfile {
@@ -278,13 +289,13 @@ func TestAccumulatorKeepsMostSevere(t *testing.T) {
 	}
 
 	for _, order := range []string{"forward", "reverse"} {
-		acc := NewAccumulator(Config{MaxFindings: limit, Now: func() time.Time { return corpusNow }})
+		acc := NewAccumulator(Config{MaxFindings: limit})
 		in := slices.Clone(evs)
 		if order == "reverse" {
 			slices.Reverse(in)
 		}
 		for _, x := range in {
-			acc.Add(x.ev, x.r)
+			add(acc, x.ev, x.r)
 		}
 		got := acc.Findings()
 		if len(got) != limit || acc.Summary().Findings != len(want) {
@@ -422,11 +433,49 @@ func ExampleAccumulator() {
 		if !flt.KeepResult(r) {
 			continue
 		}
-		acc.Add(ev, r)
+		var f *sink.Finding // what the sinks got: the report shows it as is
+		if r.IsFinding() {
+			rendered := sink.NewFinding(ev, r, sink.DetectorBackfill, t0.Add(3*time.Hour))
+			f = &rendered
+		}
+		acc.Add(ev, r, f)
 	}
 	s := acc.Summary()
 	s.Events, s.InScope = 3, 3 // the driver's counters
 	rate, _ := s.TrackedRate()
 	fmt.Printf("classified %d, tracked %d, findings %d, filtered %v, tracked rate %.0f%%\n", s.Classified, s.Tracked, s.Findings, s.Filtered, 100*rate)
 	// Output: classified 2, tracked 1, findings 1, filtered map[role:1], tracked rate 50%
+}
+
+// TestAccumulatorKeepsTheFindingGiven: Add shows the finding it is given,
+// as given (the sinks' detected_at, not a time of its own), and counts a
+// finding verdict given no finding without showing it.
+func TestAccumulatorKeepsTheFindingGiven(t *testing.T) {
+	ev := &cloudtrail.Event{ID: "e1", Time: corpusNow.Add(-time.Hour), Account: "111122223333", Region: "eu-west-1"}
+	r := classify.Result{Verdict: classify.NoSourceIdentity, Severity: classify.SeverityHigh, FindingID: "f1"}
+	sunk := sink.NewFinding(ev, r, sink.DetectorBackfill, corpusNow.Add(-42*time.Minute))
+	for _, tc := range []struct {
+		name  string
+		f     *sink.Finding
+		shown int
+	}{
+		{"with the sinks' finding", &sunk, 1},
+		{"without a finding", nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			acc := NewAccumulator(Config{})
+			acc.Add(ev, r, tc.f)
+			acc.Add(&cloudtrail.Event{ID: "e2", Time: ev.Time}, classify.Result{Verdict: classify.Tracked}, nil)
+			s, got := acc.Summary(), acc.Findings()
+			if s.Classified != 2 || s.Tracked != 1 || s.Findings != 1 || s.PerSeverity["high"] != 1 {
+				t.Errorf("summary %+v, want 2 classified, 1 tracked, 1 high finding", s)
+			}
+			if len(got) != tc.shown {
+				t.Fatalf("%d findings shown, want %d", len(got), tc.shown)
+			}
+			if tc.shown > 0 && (!got[0].DetectedAt.Equal(sunk.DetectedAt) || got[0].FindingID != sunk.FindingID) {
+				t.Errorf("shown %s detected %s, want the sinks' %s detected %s", got[0].FindingID, got[0].DetectedAt, sunk.FindingID, sunk.DetectedAt)
+			}
+		})
+	}
 }
