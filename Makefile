@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test ./pkg/report/ -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./pkg/report/ -run '^$$' -fuzz '^FuzzReadFindings$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./pkg/sessions/ -run '^$$' -fuzz '^FuzzUnmarshalItem$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./pkg/sessions/ -run '^$$' -fuzz '^FuzzDecodeStreamRecord$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./pkg/source/ -run '^$$' -fuzz '^FuzzOpenCheckpoint$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./pkg/verdictlog/ -run '^$$' -fuzz '^FuzzDecodeLine$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 

@@ -12,7 +12,7 @@ table="demo-sessions-$(date +%s)"
 
 echo "==> building"
 CGO_ENABLED=0 go build -o "$out/backfill" ./cmd/backfill
-go build -o "$out/seed" ./internal/demo/seed
+go build -o "$out/seed" ./internal/cmd/seed
 
 run_demo() {
   echo "==> loading sample sessions into $table and writing a sample trail archive"

@@ -17,7 +17,7 @@ mkdir -p "$out"
 
 echo "==> building the streamer"
 go build -o "$out/streamer" ./cmd/streamer
-go build -o "$out/streamerdemo" ./internal/streamerdemo
+go build -o "$out/streamerdemo" ./internal/cmd/streamerdemo
 
 run_demo() {
   set -euo pipefail

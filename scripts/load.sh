@@ -10,7 +10,7 @@ cd "$root"
 mkdir -p bin out/load
 echo "==> building bin/streamer (static, as make build does)"
 CGO_ENABLED=0 go build -trimpath -o bin/streamer ./cmd/streamer
-go build -o out/load/streamerload ./internal/streamerload
+go build -o out/load/streamerload ./internal/cmd/streamerload
 write=()
 if [[ "${WRITE:-1}" == 1 ]]; then
   write=(--write docs/BENCHMARKS.md)

@@ -16,7 +16,7 @@ chromium="$(command -v chromium || command -v chromium-browser || true)"
 out="$root/out/report-screenshot"
 rm -rf "$out" && mkdir -p "$out"
 go build -o "$out/backfill" ./cmd/backfill
-go build -o "$out/seed" ./internal/demo/seed
+go build -o "$out/seed" ./internal/cmd/seed
 
 shoot() {
   cd "$out"

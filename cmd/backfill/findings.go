@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/report"
 )
 
@@ -47,9 +45,6 @@ func readFindingsFile(ctx context.Context, o options, e env, log zerolog.Logger)
 	defer f.Close()
 
 	sum := newSummary(o)
-	if !o.windowSet {
-		sum.window = [2]time.Time{}
-	}
 	ppl := newPeople(o, e) // never nil: findingsOptions wants --report or --format table
 	defer func() { sum.finish(nil) }()
 	for fd, err := range report.ReadFindings(f) {
@@ -71,17 +66,7 @@ func readFindingsFile(ctx context.Context, o options, e env, log zerolog.Logger)
 			continue
 		}
 		sum.inScope.Add(1)
-		if !ppl.addFinding(fd) { // a redelivery, or filtered out
-			continue
-		}
-		sum.addCategory(fd.Category)
-		sev, _ := classify.ParseSeverity(fd.Severity) // unknown: SeverityNone, counted, below any --fail-on
-		sum.addFinding(sev)
-	}
-	as := ppl.acc.Summary()
-	sum.duplicates = int64(as.Duplicates)
-	if !o.windowSet {
-		sum.window = as.Window // the span of the findings counted
+		sum.addFinding(fd) // false for a redelivery, or filtered out
 	}
 	return sum, ppl, nil
 }

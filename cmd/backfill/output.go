@@ -8,62 +8,27 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/sessionwatch/sessionwatch/pkg/classify"
-	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/report"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 )
 
 // people is what a run shows to people: the table on stdout (--format
-// table) and the HTML report (--report), both from one Accumulator fed
-// every classified event the filters kept, so their numbers are the
-// summary's. A nil *people shows nothing.
+// table) and the HTML report (--report), both rendered from the run's one
+// tally (summary), so their numbers are the summary's and their findings
+// the sinks'. A nil *people shows nothing.
 type people struct {
-	acc         *report.Accumulator
 	table       bool
 	reportPath  string
 	generatedAt time.Time
 }
 
 // newPeople returns nil when neither the table nor the report was asked
-// for. The window is the run's (after a checkpoint's resume), or, for a
-// findings file read whole, zero: the span of its findings.
+// for.
 func newPeople(o options, e env) *people {
 	if o.view != viewTable && o.reportPath == "" {
 		return nil
 	}
-	cfg := report.Config{Sources: []string{o.source}, Filter: o.filter, Now: e.now}
-	if o.sourceKind != sourceFindings || o.windowSet {
-		cfg.Window = [2]time.Time{o.since, o.until}
-	}
-	return &people{acc: report.NewAccumulator(cfg), table: o.view == viewTable, reportPath: o.reportPath, generatedAt: e.now()}
-}
-
-// add counts one classified event; safe for concurrent use.
-func (p *people) add(ev *cloudtrail.Event, r classify.Result) {
-	if p != nil {
-		p.acc.Add(ev, r)
-	}
-}
-
-// addFinding counts a finding of a findings file; it reports whether the
-// finding was counted (not a redelivery, kept by the filters).
-func (p *people) addFinding(f sink.Finding) bool {
-	return p.acc.AddFinding(f)
-}
-
-// summary is the Accumulator's summary with the driver's counters, which
-// it never sees, and any account that could not be read.
-func (p *people) summary(sum *summary) report.Summary {
-	s := p.acc.Summary()
-	if !sum.findingsOnly {
-		s.Events, s.InScope = int(sum.read.Load()), int(sum.inScope.Load())
-	}
-	for _, f := range sum.failures {
-		s.Sources = append(s.Sources, "NOT READ: "+failureWhere(f)+": "+f.Error)
-	}
-	s.Coverage = sum.coverage
-	return s
+	return &people{table: o.view == viewTable, reportPath: o.reportPath, generatedAt: e.now()}
 }
 
 // write renders the table on stdout and writes the report.
@@ -71,8 +36,8 @@ func (p *people) write(e env, sum *summary) error {
 	if p == nil {
 		return nil
 	}
-	s := p.summary(sum)
-	findings := p.acc.Findings()
+	s := sum.report()
+	findings := sum.acc.Findings()
 	var errs []error
 	if p.table {
 		opts := report.TableOptions{}

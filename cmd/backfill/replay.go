@@ -46,17 +46,16 @@ type replay struct {
 	// filter drops events before classification (account, role,
 	// principal) and after it (profile); nil keeps everything.
 	filter *report.Filter
-	// people, when set, accumulates every classified event the filters
-	// kept, for the table and the report.
-	people *people
 	// reconcile, when set, lets through to classification only the
 	// settled events the verdict log lacks, and lists them.
 	reconcile *reconciler
 }
 
+// classified is a finding on its way to the sinks, rendered once: the
+// tally keeps this very value for the table and the report.
 type classified struct {
 	ev  *cloudtrail.Event
-	r   classify.Result
+	f   sink.Finding
 	ack *source.Ack
 }
 
@@ -101,14 +100,15 @@ func (r *replay) run(ctx context.Context) error {
 					rec.Ack.Release()
 					continue
 				}
-				r.sum.addVerdict(res)
-				r.people.add(rec.Event, res)
 				if !res.IsFinding() {
+					r.sum.add(rec.Event, res, nil)
 					rec.Ack.Release()
 					continue
 				}
+				f := sink.NewFinding(rec.Event, res, sink.DetectorBackfill, r.now())
+				r.sum.add(rec.Event, res, &f)
 				select {
-				case findings <- classified{rec.Event, res, rec.Ack}:
+				case findings <- classified{rec.Event, f, rec.Ack}:
 				case <-wctx.Done():
 					return wctx.Err()
 				}
@@ -193,10 +193,9 @@ func (r *replay) writeFindings(ctx context.Context, in <-chan classified) error 
 		return nil
 	}
 	for c := range in {
-		f := sink.NewFinding(c.ev, c.r, sink.DetectorBackfill, r.now())
+		f := c.f
 		batch = append(batch, f)
 		acks = append(acks, c.ack)
-		r.sum.addFinding(c.r.Severity)
 		r.log.Info().Str("finding_id", f.FindingID).Str("category", string(f.Category)).
 			Str("event_id", c.ev.ID).Str("source_identity", c.ev.SourceIdentity).Msg("finding")
 		// Flush when the batch is full or no more findings are waiting.

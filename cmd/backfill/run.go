@@ -148,7 +148,7 @@ and reported; a run that read no record; an error wins over findings and gaps).
 func parseOptions(args []string, e env) (options, error) {
 	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	tableView := cli.SinkView{Name: viewTable, Help: "a table for people on stdout (time, verdict, severity, caller, target role, " +
+	tableView := cli.SinkView{Name: viewTable, Help: "a table for people on stdout (time, detected, verdict, severity, caller, target role, " +
 		"SourceIdentity, reason), the summary under it; findings go to --sink only when one is given"}
 	var (
 		o         options
@@ -468,7 +468,7 @@ func backfill(ctx context.Context, o options, e env, log zerolog.Logger, logs *s
 	sum := newSummary(o)
 	ppl := newPeople(o, e)
 	r := &replay{workers: o.workers, since: o.since, until: o.until, source: src, classifier: a.Classifier,
-		sinks: a.Sinks, checkpoint: cp, log: log, now: e.now, sum: sum, filter: o.filter, people: ppl, reconcile: rec}
+		sinks: a.Sinks, checkpoint: cp, log: log, now: e.now, sum: sum, filter: o.filter, reconcile: rec}
 	var prog *progress
 	if !o.quiet {
 		prog = startProgress(e.stderr, src.Stats(), logs)

@@ -11,19 +11,26 @@ import (
 	"time"
 
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
+	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/report"
+	"github.com/sessionwatch/sessionwatch/pkg/sink"
 	"github.com/sessionwatch/sessionwatch/pkg/source"
 )
 
-// summary counts a run. Counters are atomic: workers update them; the maps
-// are filled once, before any worker starts.
+// summary is the one tally of a run: the driver's counters (records read,
+// in scope, rejected, ...) beside one report.Accumulator that counts every
+// classified event the filters kept (per verdict, severity, day, caller)
+// and keeps the findings, as the sinks got them, for the table and the
+// report. The stderr summary, --summary-json, the table and the report all
+// render from it (report). Counters are atomic: workers update them.
 type summary struct {
-	window        [2]time.Time
-	source        string
-	regions       []string
-	accounts      []string
-	started       time.Time
-	elapsed       time.Duration
+	source   string
+	regions  []string
+	accounts []string
+	started  time.Time
+	elapsed  time.Duration
+	acc      *report.Accumulator
+
 	read          atomic.Int64
 	malformed     atomic.Int64
 	rejected      atomic.Int64
@@ -31,9 +38,6 @@ type summary struct {
 	outsideWindow atomic.Int64
 	inScope       atomic.Int64
 	storeErrors   atomic.Int64
-	verdicts      map[classify.Verdict]*atomic.Int64
-	bySeverity    map[classify.Severity]*atomic.Int64
-	findingCount  atomic.Int64
 	// filter counts what --account, --role, --principal and --profile
 	// dropped; nil or empty when none is set.
 	filter *report.Filter
@@ -42,7 +46,6 @@ type summary struct {
 	// read counts its findings, malformed the lines that are not one,
 	// inScope the findings inside the window; tracked events are unknown.
 	findingsOnly bool
-	duplicates   int64 // findings file: redeliveries counted once
 
 	// Set by finish, from the source.
 	apiCalls, throttles, units int64
@@ -67,32 +70,43 @@ type summary struct {
 // gap reports whether a reconciliation found an event the log lacks.
 func (s *summary) gap() bool { return s.coverage != nil && s.coverage.Missed() > 0 }
 
+// newSummary starts the tally of a run over o's window (after a
+// checkpoint's resume), or, for a findings file read whole, the span of
+// its findings. Findings are kept for display only when the table or the
+// report is asked for.
 func newSummary(o options) *summary {
-	s := &summary{window: [2]time.Time{o.since, o.until}, source: o.source, regions: o.regions, accounts: o.accounts,
-		started: time.Now(), verdicts: map[classify.Verdict]*atomic.Int64{}, bySeverity: map[classify.Severity]*atomic.Int64{},
-		filter: o.filter, findingsOnly: o.sourceKind == sourceFindings, found: -1}
-	for _, v := range classify.AllVerdicts() {
-		s.verdicts[v] = new(atomic.Int64)
+	cfg := report.Config{Sources: []string{o.source}, Filter: o.filter}
+	if o.sourceKind != sourceFindings || o.windowSet {
+		cfg.Window = [2]time.Time{o.since, o.until}
 	}
-	for sev := classify.SeverityLow; sev <= classify.SeverityCritical; sev++ {
-		s.bySeverity[sev] = new(atomic.Int64)
+	if o.view != viewTable && o.reportPath == "" {
+		cfg.MaxFindings = -1
 	}
-	return s
+	return &summary{source: o.source, regions: o.regions, accounts: o.accounts, started: time.Now(),
+		acc: report.NewAccumulator(cfg), filter: o.filter, findingsOnly: o.sourceKind == sourceFindings, found: -1}
 }
 
-func (s *summary) addVerdict(r classify.Result) { s.addCategory(r.Verdict) }
+// add counts one classified event the filters kept; f is the finding the
+// sinks get (nil when r is none). Safe for concurrent use.
+func (s *summary) add(ev *cloudtrail.Event, r classify.Result, f *sink.Finding) { s.acc.Add(ev, r, f) }
 
-func (s *summary) addCategory(v classify.Verdict) {
-	if c, ok := s.verdicts[v]; ok {
-		c.Add(1)
-	}
-}
+// addFinding counts a finding of a findings file; it reports whether the
+// finding was counted (not a redelivery, kept by the filters).
+func (s *summary) addFinding(f sink.Finding) bool { return s.acc.AddFinding(f) }
 
-func (s *summary) addFinding(sev classify.Severity) {
-	s.findingCount.Add(1)
-	if c, ok := s.bySeverity[sev]; ok {
-		c.Add(1)
+// report is the run's summary for every rendering: the Accumulator's
+// counts with the driver's counters, any account that could not be read,
+// and the reconciliation.
+func (s *summary) report() report.Summary {
+	r := s.acc.Summary()
+	if !s.findingsOnly {
+		r.Events, r.InScope = int(s.read.Load()), int(s.inScope.Load())
 	}
+	for _, f := range s.failures {
+		r.Sources = append(r.Sources, "NOT READ: "+failureWhere(f)+": "+f.Error)
+	}
+	r.Coverage = s.coverage
+	return r
 }
 
 // sinkDelivery is one sink's tally of findings.
@@ -121,14 +135,13 @@ func (s *summary) deliveryTally() []sinkDelivery {
 	return append([]sinkDelivery{}, s.deliveries...)
 }
 
-func (s *summary) findings() int64 { return s.findingCount.Load() }
-
-// findingsAtOrAbove counts findings of severity min or higher.
+// findingsAtOrAbove counts findings of severity min or higher (a findings
+// file's unknown severities are below any).
 func (s *summary) findingsAtOrAbove(min classify.Severity) int64 {
 	var n int64
-	for sev, c := range s.bySeverity {
-		if sev >= min {
-			n += c.Load()
+	for name, c := range s.acc.Summary().PerSeverity {
+		if sev, err := classify.ParseSeverity(name); err == nil && sev >= min {
+			n += int64(c)
 		}
 	}
 	return n
@@ -167,28 +180,20 @@ func (s *summary) readNothing() string {
 	return ""
 }
 
-func (s *summary) classified() int64 {
-	var n int64
-	for _, c := range s.verdicts {
-		n += c.Load()
-	}
-	return n
-}
-
 // trackedRate is the share of classified events that were tracked; -1 when
 // none was classified or, from a findings file, it is unknown.
-func (s *summary) trackedRate() float64 {
-	n := s.classified()
-	if n == 0 || s.findingsOnly {
-		return -1
+func trackedRate(r report.Summary) float64 {
+	if rate, ok := r.TrackedRate(); ok {
+		return rate
 	}
-	return float64(s.verdicts[classify.Tracked].Load()) / float64(n)
+	return -1
 }
 
 func (s *summary) write(w io.Writer) {
+	r := s.report()
 	fmt.Fprintf(w, "\nsessionwatch backfill summary\n")
-	window := s.window[0].Format(time.RFC3339) + " .. " + s.window[1].Format(time.RFC3339)
-	if s.window[0].IsZero() && s.window[1].IsZero() {
+	window := r.Window[0].Format(time.RFC3339) + " .. " + r.Window[1].Format(time.RFC3339)
+	if r.Window[0].IsZero() && r.Window[1].IsZero() {
 		window = "n/a (nothing counted)"
 	}
 	fmt.Fprintf(w, "  window          %s\n", window)
@@ -207,7 +212,7 @@ func (s *summary) write(w io.Writer) {
 		fmt.Fprintf(w, "  not findings    %d\n", s.malformed.Load())
 		fmt.Fprintf(w, "  outside window  %d\n", s.outsideWindow.Load())
 		fmt.Fprintf(w, "  in window       %d\n", s.inScope.Load())
-		fmt.Fprintf(w, "  duplicates      %d\n", s.duplicates)
+		fmt.Fprintf(w, "  duplicates      %d\n", r.Duplicates)
 	} else {
 		fmt.Fprintf(w, "  events scanned  %d\n", s.read.Load())
 		fmt.Fprintf(w, "  in scope        %d\n", s.inScope.Load())
@@ -223,22 +228,22 @@ func (s *summary) write(w io.Writer) {
 	if s.findingsOnly {
 		fmt.Fprintf(w, "  classified      n/a (a findings file holds findings only)\n")
 	} else {
-		fmt.Fprintf(w, "  classified      %d\n", s.classified())
+		fmt.Fprintf(w, "  classified      %d\n", r.Classified)
 	}
 	for _, v := range classify.AllVerdicts() {
 		if s.findingsOnly && v == classify.Tracked {
 			continue
 		}
-		fmt.Fprintf(w, "    %-20s %d\n", v, s.verdicts[v].Load())
+		fmt.Fprintf(w, "    %-20s %d\n", v, r.PerVerdict[v])
 	}
 	rate := "n/a"
-	if r := s.trackedRate(); r >= 0 {
-		rate = fmt.Sprintf("%.1f%%", 100*r)
+	if tr := trackedRate(r); tr >= 0 {
+		rate = fmt.Sprintf("%.1f%%", 100*tr)
 	} else if s.findingsOnly {
 		rate = "n/a (a findings file holds no tracked events)"
 	}
 	fmt.Fprintf(w, "  tracked rate    %s\n", rate)
-	fmt.Fprintf(w, "  findings        %d\n", s.findings())
+	fmt.Fprintf(w, "  findings        %d\n", r.Findings)
 	for _, d := range s.deliveryTally() {
 		fmt.Fprintf(w, "    sink %s: %d delivered, %d failed\n", d.Sink, d.Delivered, d.Failed)
 	}
@@ -403,8 +408,9 @@ func newReconcileJSON(c *report.Coverage) *reconcileJSON {
 }
 
 func (s *summary) document() summaryJSON {
+	r := s.report()
 	var d summaryJSON
-	d.Window.Since, d.Window.Until = s.window[0], s.window[1]
+	d.Window.Since, d.Window.Until = r.Window[0], r.Window[1]
 	d.Source, d.Regions, d.Accounts = s.source, s.regions, s.accounts
 	if d.Regions == nil {
 		d.Regions = []string{}
@@ -419,18 +425,18 @@ func (s *summary) document() summaryJSON {
 	if d.Filters == nil {
 		d.Filters = []string{}
 	}
-	d.FindingsOnly, d.Duplicates = s.findingsOnly, s.duplicates
+	d.FindingsOnly, d.Duplicates = s.findingsOnly, int64(r.Duplicates)
 	if !s.findingsOnly { // from findings alone, classified and tracked events are unknown
-		d.Classified, d.Tracked = s.classified(), s.verdicts[classify.Tracked].Load()
+		d.Classified, d.Tracked = int64(r.Classified), int64(r.Tracked)
 	}
 	d.Verdicts = map[string]int64{}
 	for _, v := range classify.AllVerdicts() {
-		d.Verdicts[string(v)] = s.verdicts[v].Load()
+		d.Verdicts[string(v)] = int64(r.PerVerdict[v])
 	}
-	if r := s.trackedRate(); r >= 0 {
-		d.TrackedRate = &r
+	if tr := trackedRate(r); tr >= 0 {
+		d.TrackedRate = &tr
 	}
-	d.Findings, d.StoreRetries = s.findings(), s.storeErrors.Load()
+	d.Findings, d.StoreRetries = int64(r.Findings), s.storeErrors.Load()
 	d.Units, d.APICalls, d.Throttles = s.units, s.apiCalls, s.throttles
 	d.ElapsedSeconds = s.elapsed.Seconds()
 	d.FailedAccounts = s.failures

@@ -9,12 +9,18 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
 	"github.com/sessionwatch/sessionwatch/internal/golden"
+	"github.com/sessionwatch/sessionwatch/internal/htmlcheck"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
+	"github.com/sessionwatch/sessionwatch/pkg/report"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -93,7 +99,7 @@ func TestBackfillTable(t *testing.T) {
 // checkTableRows: one row per expected finding, in time order.
 func checkTableRows(t *testing.T, c *corpus.Corpus, stdout string) {
 	t.Helper()
-	row := regexp.MustCompile(`^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)  ([a-z_]+) `)
+	row := regexp.MustCompile(`^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)  \S+ +([a-z_]+) `)
 	var times []string
 	verdicts := map[classify.Verdict]int{}
 	for line := range strings.Lines(stdout) {
@@ -164,4 +170,96 @@ func TestBackfillTableColour(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBackfillDetectedAtIsTheSinks: one run with a file sink, --format table
+// and --report shows each finding as its sink received it: detected_at in
+// the table and in the report is the sink's. The run's clock moves a second
+// at each call, so a finding rendered twice would show another time.
+func TestBackfillDetectedAtIsTheSinks(t *testing.T) {
+	// One account: no cross-account pair, two findings at one time.
+	c, table := loadCorpus(t, corpus.Config{Seed: 13, Events: 40, Now: testNow, Window: 48 * time.Hour,
+		Retention: 3 * 24 * time.Hour, OutOfScope: 4})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "trail.json")
+	if err := os.WriteFile(path, corpus.LogFile(c.All(), false), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, reportPath := filepath.Join(dir, "findings.jsonl"), filepath.Join(dir, "report.html")
+	var calls atomic.Int64
+	clock := func() time.Time { return testNow.Add(time.Duration(calls.Add(1)) * time.Second) }
+	args := append([]string{"--source", "file:" + path, "--table", table, "--session-retention", "3d", "--format", "table",
+		"--sink", "file:" + out, "--report", reportPath}, window(c)...)
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, env{stdout: &stdout, stderr: &stderr, lookupEnv: func(string) (string, bool) { return "", false }, now: clock})
+	if code != exitFindings {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+
+	// The sink's findings, by event time (the table's key) and finding id
+	// (the report's).
+	sunk := readFindings(t, out)
+	if len(sunk) != len(c.Findings()) {
+		t.Fatalf("%d findings in the sink, want %d", len(sunk), len(c.Findings()))
+	}
+	byTime, byID := map[string]string{}, map[string]string{}
+	for _, f := range sunk {
+		at, detected := f.Event.Time.UTC().Format(report.TimeLayout), f.DetectedAt.UTC().Format(report.TimeLayout)
+		if _, dup := byTime[at]; dup {
+			t.Fatalf("two findings at %s: the table cannot tell them apart", at)
+		}
+		byTime[at], byID[f.FindingID] = detected, detected
+	}
+
+	row := regexp.MustCompile(`^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)  (\S+) +[a-z_]+ `)
+	rows := 0
+	for line := range strings.Lines(stdout.String()) {
+		m := row.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		rows++
+		if want, ok := byTime[m[1]]; !ok || m[2] != want {
+			t.Errorf("table: the finding at %s detected %s, the sink got %q", m[1], m[2], want)
+		}
+	}
+	if rows != len(sunk) {
+		t.Errorf("table: %d rows, want %d:\n%s", rows, len(sunk), stdout.String())
+	}
+
+	shown := 0
+	for _, d := range reportDetails(t, reportPath) {
+		shown++
+		if want, ok := byID[d["finding id"]]; !ok || d["detected"] != want {
+			t.Errorf("report: finding %s detected %q, the sink got %q", d["finding id"], d["detected"], want)
+		}
+	}
+	if shown != len(sunk) {
+		t.Errorf("report: %d findings shown, want %d", shown, len(sunk))
+	}
+}
+
+// reportDetails reads the details (label → value) of each finding row of a
+// report: the lists that name a finding id.
+func reportDetails(t *testing.T, path string) []map[string]string {
+	t.Helper()
+	var out []map[string]string
+	htmlcheck.Walk(readReport(t, path).doc, func(n *html.Node) {
+		if n.Type != html.ElementNode || n.DataAtom != atom.Dl {
+			return
+		}
+		d, label := map[string]string{}, ""
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			switch c.DataAtom {
+			case atom.Dt:
+				label = htmlcheck.Text(c)
+			case atom.Dd:
+				d[label] = htmlcheck.Text(c)
+			}
+		}
+		if _, ok := d["finding id"]; ok {
+			out = append(out, d)
+		}
+	})
+	return out
 }

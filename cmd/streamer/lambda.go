@@ -93,7 +93,7 @@ func serveLambda(ctx context.Context, o options, e env, log zerolog.Logger) erro
 	}
 	h, err := newSQSHandler(o, p)
 	if err != nil {
-		closeSinks(p.deps.Sinks)
+		_ = p.CloseSinks(context.Background())
 		return err
 	}
 	log.Info().Int("workers", h.workers).Dur("orphan_grace", o.stream.OrphanGrace).Strs("sinks", o.sinks).

@@ -318,13 +318,6 @@ func openPipeline(ctx context.Context, o options, e env, log zerolog.Logger, obs
 	return p, nil
 }
 
-// closeSinks closes sinks that no streamer will close.
-func closeSinks(sinks []sink.Sink) {
-	for _, s := range sinks {
-		_ = s.Close(context.Background())
-	}
-}
-
 func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -337,12 +330,12 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 		return err
 	}
 	if err := streamer.RegisterStoreStats(reg, p.Finder.Cache.Stats); err != nil {
-		closeSinks(p.deps.Sinks)
+		_ = p.CloseSinks(context.Background())
 		return err
 	}
 	if rep := p.Sessions.Replica; rep != nil {
 		if err := streamer.RegisterReplicaStats(reg, rep.Stats, p.Sessions.ReplicaFinder.Stats); err != nil {
-			closeSinks(p.deps.Sinks)
+			_ = p.CloseSinks(context.Background())
 			return err
 		}
 	}
@@ -354,7 +347,7 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 	if o.verdictLog != "" {
 		w, err := verdictlog.OpenWriter(ctx, o.verdictLog, verdictlog.WriterOptions{StreamerID: o.verdictLogID, S3: p.s3})
 		if err != nil {
-			closeSinks(deps.Sinks)
+			_ = p.CloseSinks(context.Background())
 			return fmt.Errorf("--verdict-log: %w", err)
 		}
 		deps.VerdictLog = w
@@ -362,16 +355,16 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 	}
 	st, err := streamer.New(cfg, deps)
 	if err != nil {
-		closeSinks(deps.Sinks)
+		_ = p.CloseSinks(context.Background())
 		return err
 	}
-	queue, table, outs := p.queue, p.Table, deps.Sinks
+	queue, table := p.queue, p.Table
 
 	var srv *http.Server
 	var ln net.Listener
 	if o.metricsAddr != "" {
 		if ln, err = net.Listen("tcp", o.metricsAddr); err != nil {
-			closeSinks(outs)
+			_ = p.CloseSinks(context.Background())
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
 		probe := &streamer.Probe{Queue: queue, QueueURL: o.queueURL, Table: table, TableName: o.table}

@@ -151,9 +151,18 @@ func (a *App) openSessions(ctx context.Context, awsCfg aws.Config, o Options) er
 	if err != nil {
 		return err
 	}
+	replica := o.Replica
+	if o.LazyReplica && replica.StreamARN != "" {
+		// A lazy replica (the backfill's) is loaded once and never
+		// refreshed: --session-stream (accepted, so both commands share
+		// one configuration) is not read.
+		o.Log.Info().Str("stream", replica.StreamARN).Msg("--session-stream not read: the replica is loaded once and never refreshed")
+		replica.StreamARN = ""
+	}
+	replica.UseStreams(awsCfg)
 	if o.LazyReplica {
-		a.Sessions = o.Replica.LazySessions(a.Table, store, matcher, o.OrphanGrace, a.Finder, o.Log)
-	} else if a.Sessions, err = o.Replica.Sessions(ctx, a.Table, store, matcher, o.OrphanGrace, a.Finder, o.Log); err != nil {
+		a.Sessions = replica.LazySessions(a.Table, store, matcher, o.OrphanGrace, a.Finder, o.Log)
+	} else if a.Sessions, err = replica.Sessions(ctx, a.Table, store, matcher, o.OrphanGrace, a.Finder, o.Log); err != nil {
 		return err
 	}
 	a.Classifier, err = classify.New(a.Sessions.Finder, classify.Config{Pattern: c.Pattern, Retention: c.Retention, ClockSkew: c.ClockSkew, Now: o.Now})

@@ -1,9 +1,11 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +16,9 @@ import (
 
 	"github.com/sessionwatch/sessionwatch/internal/cli"
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
+	"github.com/sessionwatch/sessionwatch/internal/streamsfake"
 	"github.com/sessionwatch/sessionwatch/internal/testenv"
+	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 	"github.com/sessionwatch/sessionwatch/pkg/sink"
 )
 
@@ -146,6 +150,53 @@ func TestBuildRefusesBadSetupAsUsage(t *testing.T) {
 				Sinks: []string{"file:" + first, tc.uri}, LookupEnv: func(string) (string, bool) { return "", false }, Log: zerolog.Nop()})
 			if !errors.As(err, new(UsageError)) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Build: %v, want a UsageError with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestBuildSessionStream: with --session-stream, Build's replica follows
+// the stream through the client built from awsCfg (the stream fake, at
+// AWS_ENDPOINT_URL_DYNAMODB_STREAMS); a lazy replica (the backfill's),
+// loaded once and never refreshed, does not read it and says so.
+func TestBuildSessionStream(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.DynamoClient(t)
+	table := testenv.UniqueTableName(t)
+	if err := testenv.CreateSessionTable(ctx, db, table); err != nil {
+		t.Fatal(err)
+	}
+	srv := streamsfake.New(streamsfake.Config{})
+	t.Cleanup(srv.Close)
+	stream := srv.AddStream(streamsfake.StreamConfig{Table: table})
+	for k, v := range srv.Env() {
+		t.Setenv(k, v)
+	}
+	awsCfg, err := LoadAWS(ctx, AWSOptions{Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lazy := range []bool{false, true} {
+		t.Run(fmt.Sprint("lazy ", lazy), func(t *testing.T) {
+			var logs bytes.Buffer
+			iterators := srv.Calls("GetShardIterator")
+			a, err := Build(ctx, awsCfg, Options{
+				Table: table, Classification: classification(t, 90*24*time.Hour), EventNames: corpus.DefaultEventNames(),
+				Replica:     cli.Replica{Mode: cli.ReplicaOn, Refresh: time.Minute, MaxSessions: 1000, ScanSegments: 1, StreamARN: stream.ARN()},
+				LazyReplica: lazy, Log: zerolog.New(&logs),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Sessions.Finder.Lookup(ctx, sessions.Query{SourceIdentity: "sentinel:alice:direct:a1b2c3d4", User: "alice", At: time.Now().Add(-time.Hour)}); err != nil {
+				t.Fatalf("Lookup: %v", err)
+			}
+			read := srv.Calls("GetShardIterator") > iterators
+			if read == lazy {
+				t.Errorf("stream iterators taken: %v, want %v", read, !lazy)
+			}
+			if said := strings.Contains(logs.String(), "--session-stream not read"); said != lazy {
+				t.Errorf("log %q: says the stream is not read: %v, want %v", logs.String(), said, lazy)
 			}
 		})
 	}

@@ -10,7 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
 
@@ -54,6 +56,19 @@ type Replica struct {
 	MaxWait time.Duration
 	// ScanSegments is the parallel Scan's TotalSegments.
 	ScanSegments int
+
+	// streams reads StreamARN (UseStreams).
+	streams sessions.StreamsAPI
+}
+
+// UseStreams builds the DynamoDB Streams client that follows --session-stream
+// from cfg, the command's AWS configuration (its endpoint, like every
+// client's, from the SDK's chain: AWS_ENDPOINT_URL_DYNAMODB_STREAMS). It
+// does nothing without --session-stream.
+func (r *Replica) UseStreams(cfg aws.Config) {
+	if r.StreamARN != "" {
+		r.streams = dynamodbstreams.NewFromConfig(cfg)
+	}
 }
 
 // Enabled reports whether the replica is to be built (on or auto).
@@ -142,7 +157,7 @@ func (r *Replica) Open(ctx context.Context, db sessions.DynamoDBAPI, store sessi
 		return nil, nil
 	}
 	rep, err := sessions.NewReplica(db, sessions.ReplicaConfig{Store: store, ScanSegments: r.ScanSegments,
-		Refresh: r.Refresh, StreamARN: r.StreamARN, MaxSessions: r.MaxSessions})
+		Refresh: r.Refresh, StreamARN: r.StreamARN, Streams: r.streams, MaxSessions: r.MaxSessions})
 	if err != nil {
 		return nil, fmt.Errorf("--session-replica %s: %w", r.Mode, err)
 	}
@@ -156,8 +171,11 @@ func (r *Replica) Open(ctx context.Context, db sessions.DynamoDBAPI, store sessi
 		return nil, fmt.Errorf("--session-replica %s: %w", r.Mode, err)
 	}
 	st := rep.Stats()
-	log.Info().Int("sessions", st.Sessions).Int64("bytes", st.Bytes).Dur("took", time.Since(start)).
-		Msg("session replica loaded")
+	ev := log.Info().Int("sessions", st.Sessions).Int64("bytes", st.Bytes).Dur("took", time.Since(start))
+	if r.StreamARN != "" {
+		ev = ev.Str("stream", r.StreamARN)
+	}
+	ev.Msg("session replica loaded")
 	return rep, nil
 }
 

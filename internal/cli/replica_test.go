@@ -14,9 +14,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
 
+	"github.com/sessionwatch/sessionwatch/internal/streamsfake"
+	"github.com/sessionwatch/sessionwatch/internal/testenv"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
 )
 
@@ -276,5 +279,53 @@ func TestReplicaLazySessions(t *testing.T) {
 	}
 	if n := fallback.lookups.Load(); n != 0 {
 		t.Errorf("%d lookups of the Query path, want 0", n)
+	}
+}
+
+// TestReplicaOpenWithStream: --session-stream needs the client UseStreams
+// builds from the command's AWS configuration (its endpoint from
+// AWS_ENDPOINT_URL_DYNAMODB_STREAMS); the loaded replica follows the
+// stream, and one the replica cannot use is an error naming the flag.
+func TestReplicaOpenWithStream(t *testing.T) {
+	srv := streamsfake.New(streamsfake.Config{})
+	t.Cleanup(srv.Close)
+	cfg := testenv.FakeAWSConfig(t, srv.Env())
+	tests := []struct {
+		name    string
+		view    streamtypes.StreamViewType
+		use     bool
+		wantErr string
+	}{
+		{name: "new image", view: streamtypes.StreamViewTypeNewImage, use: true},
+		{name: "without UseStreams", view: streamtypes.StreamViewTypeNewImage, wantErr: "Streams client"},
+		{name: "keys only", view: streamtypes.StreamViewTypeKeysOnly, use: true, wantErr: "KEYS_ONLY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := srv.AddStream(streamsfake.StreamConfig{Table: "sessions", ViewType: tt.view})
+			r := Replica{Mode: ReplicaOn, Refresh: time.Minute, MaxSessions: 10, ScanSegments: 1, StreamARN: st.ARN()}
+			if tt.use {
+				r.UseStreams(cfg)
+			}
+			var logs bytes.Buffer
+			rep, err := r.Open(context.Background(), &scanTable{}, sessions.StoreConfig{Table: "sessions"}, zerolog.New(&logs))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "--session-replica") {
+					t.Fatalf("error %v, want one naming --session-replica and %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || rep == nil {
+				t.Fatalf("Open = %v, %v", rep, err)
+			}
+			if !strings.Contains(logs.String(), st.ARN()) || srv.Calls("GetShardIterator") == 0 {
+				t.Errorf("log %q lacks the stream, or no iterator taken (%d)", logs.String(), srv.Calls("GetShardIterator"))
+			}
+		})
+	}
+	var none Replica
+	none.UseStreams(cfg)
+	if none.streams != nil {
+		t.Error("UseStreams built a client without --session-stream")
 	}
 }

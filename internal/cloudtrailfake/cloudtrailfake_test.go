@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
@@ -38,16 +37,7 @@ func start(t *testing.T, cfg cloudtrailfake.Config, retries bool) (*cloudtrailfa
 	}
 	srv := cloudtrailfake.New(cfg)
 	t.Cleanup(srv.Close)
-	for k, v := range srv.Env() {
-		t.Setenv(k, v)
-	}
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_REGION", "us-east-1")
-	awsCfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	awsCfg := testenv.FakeAWSConfig(t, srv.Env())
 	if !retries {
 		awsCfg.Retryer = testenv.ConnectionRetryOnly
 	}

@@ -51,24 +51,32 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Validate fills defaults and checks ranges.
-func (c *Config) Validate() error {
+// Validate reports a configuration the Classifier cannot use. It changes
+// nothing: a zero field is checked as the default it takes.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.Retention < 0 {
+		errs = append(errs, fmt.Errorf("session retention %v is negative", c.Retention))
+	}
+	if c.ClockSkew < 0 || c.ClockSkew > MaxClockSkew {
+		errs = append(errs, fmt.Errorf("clock skew %v is outside 0..%v", c.ClockSkew, MaxClockSkew))
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults is c with each zero field that has a default set to it.
+func (c Config) withDefaults() Config {
 	if c.Retention == 0 {
 		c.Retention = DefaultRetention
-	}
-	if c.Retention < 0 {
-		return fmt.Errorf("session retention %v is negative", c.Retention)
 	}
 	if c.ClockSkew == 0 {
 		c.ClockSkew = DefaultClockSkew
 	}
-	if c.ClockSkew < 0 || c.ClockSkew > MaxClockSkew {
-		return fmt.Errorf("clock skew %v is outside 0..%v", c.ClockSkew, MaxClockSkew)
-	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return nil
+	return c
 }
 
 // Classifier classifies events. It is safe for concurrent use.
@@ -86,6 +94,7 @@ func New(finder SessionFinder, cfg Config) (*Classifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("classify: %w", err)
 	}
+	cfg = cfg.withDefaults()
 	parser, err := NewParser(cfg.Pattern)
 	if err != nil {
 		return nil, fmt.Errorf("classify: %w", err)

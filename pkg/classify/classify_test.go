@@ -236,7 +236,36 @@ func TestFindingID(t *testing.T) {
 	}
 }
 
+// TestConfigValidate: Validate reports each bad field and changes nothing;
+// the zero config is valid and takes the defaults.
 func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string // in the error; "" is valid
+	}{
+		{"zero", Config{}, ""},
+		{"largest clock skew", Config{ClockSkew: MaxClockSkew}, ""},
+		{"negative clock skew", Config{ClockSkew: -time.Second}, "clock skew -1s"},
+		{"clock skew too large", Config{ClockSkew: time.Hour}, "clock skew 1h0m0s"},
+		{"negative retention", Config{Retention: -time.Hour}, "session retention -1h0m0s"},
+		{"both", Config{Retention: -time.Hour, ClockSkew: time.Hour}, "clock skew 1h0m0s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := tc.cfg
+			err := tc.cfg.Validate()
+			if tc.cfg.Retention != before.Retention || tc.cfg.ClockSkew != before.ClockSkew || tc.cfg.Now != nil {
+				t.Errorf("Validate changed the config: %+v, was %+v", tc.cfg, before)
+			}
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("Validate: %v, want %q", err, tc.want)
+			}
+		})
+	}
+	d := Config{}.withDefaults()
+	if d.Retention != DefaultRetention || d.ClockSkew != DefaultClockSkew || d.Now == nil {
+		t.Errorf("withDefaults: %+v", d)
+	}
 	for _, cfg := range []Config{{ClockSkew: -time.Second}, {ClockSkew: time.Hour}, {Retention: -time.Hour}, {Pattern: "("}} {
 		if _, err := New(&fakeFinder{}, cfg); err == nil {
 			t.Errorf("config %+v accepted", cfg)

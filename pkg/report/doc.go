@@ -11,7 +11,8 @@
 //     session's). Each counts what it dropped.
 //   - Accumulator (NewAccumulator): Add for every classified event the
 //     filters kept, tracked ones included, so per-day tracked rates are
-//     exact. Safe for concurrent use by classification workers. It keeps
+//     exact, with the finding the sinks got (it is shown as is, never
+//     rendered again). Safe for concurrent use by classification workers. It keeps
 //     the MaxFindings most severe findings for display; every count stays
 //     exact. For a findings file, ReadFindings and AddFinding (redeliveries
 //     counted once; tracked rate "n/a", never estimated).

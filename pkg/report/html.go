@@ -301,6 +301,9 @@ func newRow(f *sink.Finding) rowView {
 		add("session", f.Session.ID+" ("+f.Session.Status+", user "+f.Session.User+")")
 	}
 	add("detector", string(f.Detector))
+	if !f.DetectedAt.IsZero() {
+		add("detected", detectedAt(f))
+	}
 	return r
 }
 

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/net/html"
 
@@ -55,9 +54,9 @@ func findingRows(t *testing.T, doc *html.Node) []*html.Node {
 func corpusReport(t *testing.T, maxFindings int) (Summary, []sink.Finding) {
 	t.Helper()
 	_, evs := expectedResults(t, reportCorpusConfig())
-	acc := NewAccumulator(Config{Sources: []string{"file:./trail"}, MaxFindings: maxFindings, Now: func() time.Time { return corpusNow }})
+	acc := NewAccumulator(Config{Sources: []string{"file:./trail"}, MaxFindings: maxFindings})
 	for _, x := range evs {
-		acc.Add(x.ev, x.r)
+		add(acc, x.ev, x.r)
 	}
 	s := acc.Summary()
 	s.Events, s.InScope = len(evs)+10, len(evs)
@@ -216,5 +215,31 @@ func TestNiceTicks(t *testing.T) {
 		if top != tt.top || len(ticks) != tt.n || ticks[0] != 0 || ticks[len(ticks)-1] != top {
 			t.Errorf("niceTicks(%d) = %v %v, want top %v with %d ticks", tt.most, top, ticks, tt.top, tt.n)
 		}
+	}
+}
+
+// TestVerdictColours: every verdict a report shows, pipeline_tampered
+// included, has a colour of its own, in the charts and the swatches, and an
+// unknown category the shared one.
+func TestVerdictColours(t *testing.T) {
+	seen := map[string]classify.Verdict{}
+	for _, v := range append(classify.AllVerdicts(), classify.PipelineTampered) {
+		c := verdictClass(v)
+		if other, dup := seen[c]; dup || c == "vx" {
+			t.Errorf("%s has class %q, as %q does", v, c, other)
+		}
+		seen[c] = v
+		for rule, n := range map[string]int{
+			"--" + c + ": #":                                  2, // light and dark
+			"." + c + " { fill: var(--" + c + "); }":          1,
+			".sw." + c + " { background: var(--" + c + "); }": 1,
+		} {
+			if got := strings.Count(pageCSS, rule); got != n {
+				t.Errorf("%s: report.css has %q %d times, want %d", v, rule, got, n)
+			}
+		}
+	}
+	if c := verdictClass("from_a_newer_version"); c != "vx" {
+		t.Errorf("an unknown category has class %q, want vx", c)
 	}
 }

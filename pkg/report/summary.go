@@ -24,7 +24,7 @@ const (
 )
 
 // VerdictOther counts findings (from a findings file) whose category is not
-// a finding verdict this version knows.
+// a finding verdict this version knows (see known).
 const VerdictOther classify.Verdict = "other"
 
 // maxKeys bounds each per-key tally (callers, roles, account and region
@@ -163,10 +163,6 @@ type Config struct {
 	MaxFindings int
 	// TopN is the length of TopCallers and TopRoles (DefaultTopN when 0).
 	TopN int
-	// Detector and Now stamp the findings Add builds for display
-	// (sink.DetectorBackfill and time.Now by default).
-	Detector sink.Detector
-	Now      func() time.Time
 }
 
 // Accumulator builds a Summary event by event. Its methods are safe for
@@ -204,12 +200,6 @@ func NewAccumulator(cfg Config) *Accumulator {
 	if cfg.TopN <= 0 {
 		cfg.TopN = DefaultTopN
 	}
-	if cfg.Detector == "" {
-		cfg.Detector = sink.DetectorBackfill
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	cfg.Sources = slices.Clone(cfg.Sources)
 	return &Accumulator{
 		cfg:         cfg,
@@ -226,9 +216,11 @@ func NewAccumulator(cfg Config) *Accumulator {
 }
 
 // Add counts one classified event, tracked or not, that the filters kept.
-// A finding among them is also kept for display when it ranks among the
-// MaxFindings most severe (then most recent), as sink.NewFinding renders it.
-func (a *Accumulator) Add(ev *cloudtrail.Event, r classify.Result) {
+// f is the finding rendered from it for the sinks (sink.NewFinding), nil
+// when r is no finding: the table and the report show that very finding,
+// detected_at included, when it ranks among the MaxFindings most severe
+// (then most recent). A finding verdict without f is counted, not shown.
+func (a *Accumulator) Add(ev *cloudtrail.Event, r classify.Result, f *sink.Finding) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.classified++
@@ -251,8 +243,8 @@ func (a *Accumulator) Add(ev *cloudtrail.Event, r classify.Result) {
 	}
 	a.countFinding(d, ar, r.Severity.String(), callerKey(ev.Caller.ARN, ev.Caller.PrincipalID), roleKey(ev.TargetRoleARN))
 	k := rank{sev: r.Severity, t: ev.Time, id: r.FindingID, event: ev.ID}
-	if a.wouldKeep(k) {
-		a.keep(k, sink.NewFinding(ev, r, a.cfg.Detector, a.cfg.Now()))
+	if f != nil && a.wouldKeep(k) {
+		a.keep(k, *f)
 	}
 }
 
@@ -294,9 +286,11 @@ func (a *Accumulator) AddFinding(f sink.Finding) bool {
 	return true
 }
 
-// known reports whether v is a finding verdict.
+// known reports whether v is a finding verdict: an STS call's, or
+// pipeline_tampered, which the streamer gives the pipeline's own calls (and
+// so its findings file carries).
 func known(v classify.Verdict) bool {
-	return v != classify.Tracked && slices.Contains(classify.AllVerdicts(), v)
+	return v == classify.PipelineTampered || v != classify.Tracked && slices.Contains(classify.AllVerdicts(), v)
 }
 
 func (a *Accumulator) countFinding(d *Day, ar *AccountRegion, severity, caller, role string) {

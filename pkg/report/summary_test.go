@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/html"
+
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
+	"github.com/sessionwatch/sessionwatch/internal/htmlcheck"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
@@ -18,6 +21,17 @@ import (
 )
 
 var corpusNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+// add adds ev to acc as the backfill does: a finding rendered once, at
+// corpusNow, as its sinks get it.
+func add(acc *Accumulator, ev *cloudtrail.Event, r classify.Result) {
+	if !r.IsFinding() {
+		acc.Add(ev, r, nil)
+		return
+	}
+	f := sink.NewFinding(ev, r, sink.DetectorBackfill, corpusNow)
+	acc.Add(ev, r, &f)
+}
 
 // classified is a corpus event decoded, with the classification the
 // corpus says the classifier must reach.
@@ -74,7 +88,7 @@ func TestSummaryNumbersFromCorpus(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for x := range work {
-				acc.Add(x.ev, x.r)
+				add(acc, x.ev, x.r)
 			}
 		})
 	}
@@ -238,7 +252,7 @@ func TestSummaryFilteredCorpus(t *testing.T) {
 		if !f.KeepEvent(x.ev) || !f.KeepResult(x.r) {
 			continue
 		}
-		acc.Add(x.ev, x.r)
+		add(acc, x.ev, x.r)
 	}
 	s := acc.Summary()
 	if s.Classified != wantKept || s.Filtered[FilterAccount] != wantAccount || s.Filtered[FilterRole] != wantRole || s.Filtered[FilterProfile] != wantProfile {
@@ -278,13 +292,13 @@ func TestAccumulatorKeepsMostSevere(t *testing.T) {
 	}
 
 	for _, order := range []string{"forward", "reverse"} {
-		acc := NewAccumulator(Config{MaxFindings: limit, Now: func() time.Time { return corpusNow }})
+		acc := NewAccumulator(Config{MaxFindings: limit})
 		in := slices.Clone(evs)
 		if order == "reverse" {
 			slices.Reverse(in)
 		}
 		for _, x := range in {
-			acc.Add(x.ev, x.r)
+			add(acc, x.ev, x.r)
 		}
 		got := acc.Findings()
 		if len(got) != limit || acc.Summary().Findings != len(want) {
@@ -422,11 +436,94 @@ func ExampleAccumulator() {
 		if !flt.KeepResult(r) {
 			continue
 		}
-		acc.Add(ev, r)
+		var f *sink.Finding // what the sinks got: the report shows it as is
+		if r.IsFinding() {
+			rendered := sink.NewFinding(ev, r, sink.DetectorBackfill, t0.Add(3*time.Hour))
+			f = &rendered
+		}
+		acc.Add(ev, r, f)
 	}
 	s := acc.Summary()
 	s.Events, s.InScope = 3, 3 // the driver's counters
 	rate, _ := s.TrackedRate()
 	fmt.Printf("classified %d, tracked %d, findings %d, filtered %v, tracked rate %.0f%%\n", s.Classified, s.Tracked, s.Findings, s.Filtered, 100*rate)
 	// Output: classified 2, tracked 1, findings 1, filtered map[role:1], tracked rate 50%
+}
+
+// TestAccumulatorKeepsTheFindingGiven: Add shows the finding it is given,
+// as given (the sinks' detected_at, not a time of its own), and counts a
+// finding verdict given no finding without showing it.
+func TestAccumulatorKeepsTheFindingGiven(t *testing.T) {
+	ev := &cloudtrail.Event{ID: "e1", Time: corpusNow.Add(-time.Hour), Account: "111122223333", Region: "eu-west-1"}
+	r := classify.Result{Verdict: classify.NoSourceIdentity, Severity: classify.SeverityHigh, FindingID: "f1"}
+	sunk := sink.NewFinding(ev, r, sink.DetectorBackfill, corpusNow.Add(-42*time.Minute))
+	for _, tc := range []struct {
+		name  string
+		f     *sink.Finding
+		shown int
+	}{
+		{"with the sinks' finding", &sunk, 1},
+		{"without a finding", nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			acc := NewAccumulator(Config{})
+			acc.Add(ev, r, tc.f)
+			acc.Add(&cloudtrail.Event{ID: "e2", Time: ev.Time}, classify.Result{Verdict: classify.Tracked}, nil)
+			s, got := acc.Summary(), acc.Findings()
+			if s.Classified != 2 || s.Tracked != 1 || s.Findings != 1 || s.PerSeverity["high"] != 1 {
+				t.Errorf("summary %+v, want 2 classified, 1 tracked, 1 high finding", s)
+			}
+			if len(got) != tc.shown {
+				t.Fatalf("%d findings shown, want %d", len(got), tc.shown)
+			}
+			if tc.shown > 0 && (!got[0].DetectedAt.Equal(sunk.DetectedAt) || got[0].FindingID != sunk.FindingID) {
+				t.Errorf("shown %s detected %s, want the sinks' %s detected %s", got[0].FindingID, got[0].DetectedAt, sunk.FindingID, sunk.DetectedAt)
+			}
+		})
+	}
+}
+
+// TestPipelineTamperedIsAKnownVerdict: a pipeline_tampered finding (the
+// streamer's findings file carries them) counts under its own verdict, with
+// its severity, in the summary, the table and the HTML report; not as an
+// unknown category ("other", "as recorded").
+func TestPipelineTamperedIsAKnownVerdict(t *testing.T) {
+	acc := NewAccumulator(Config{Sources: []string{"findings:streamer.jsonl"}})
+	for i, v := range []classify.Verdict{classify.PipelineTampered, classify.Revoked, "from_a_newer_version"} {
+		f := sink.Finding{Schema: sink.Schema, FindingID: fmt.Sprintf("f%d", i), Category: v, Severity: v.DefaultSeverity().String(),
+			Event: sink.EventInfo{ID: fmt.Sprintf("e%d", i), Time: corpusNow}}
+		if !acc.AddFinding(f) {
+			t.Fatalf("%s not counted", v)
+		}
+	}
+	s := acc.Summary()
+	if s.PerVerdict[classify.PipelineTampered] != 1 || s.PerVerdict[VerdictOther] != 1 || s.PerVerdict[classify.Revoked] != 1 {
+		t.Fatalf("per verdict %v, want pipeline_tampered 1, revoked 1, other 1 (the unknown category)", s.PerVerdict)
+	}
+	if got := verdictOrder(s.PerVerdict); !slices.Equal(got[len(got)-2:], []classify.Verdict{classify.PipelineTampered, VerdictOther}) {
+		t.Errorf("verdict order %v, want pipeline_tampered after the contract's verdicts, before other", got)
+	}
+	if got := verdictOrder(map[classify.Verdict]int{classify.Revoked: 1}); slices.Contains(got, classify.PipelineTampered) {
+		t.Errorf("verdict order %v lists pipeline_tampered with none counted", got)
+	}
+
+	var table strings.Builder
+	if err := WriteTable(&table, acc.Findings(), s, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "pipeline_tampered    1") {
+		t.Errorf("the table lacks a pipeline_tampered line:\n%s", table.String())
+	}
+	_, doc := render(t, s, acc.Findings(), HTMLOptions{Title: "t", GeneratedAt: corpusNow})
+	var row string
+	htmlcheck.Walk(doc, func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "tr" {
+			if text := htmlcheck.Text(n); strings.HasPrefix(strings.TrimSpace(text), "pipeline_tampered") {
+				row = text
+			}
+		}
+	})
+	if !strings.Contains(row, "high") || strings.Contains(row, "as recorded") {
+		t.Errorf("the HTML verdict table's pipeline_tampered row is %q, want severity high", row)
+	}
 }

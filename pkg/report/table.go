@@ -72,19 +72,31 @@ type column struct {
 	cap   int // most runes shown
 	cut   func(s string, n int) string
 	cell  func(f *sink.Finding) string
+	// bySeverity: the cell takes the severity's colour.
+	bySeverity bool
 }
 
 // TimeLayout is how the table and the report print times (UTC).
 const TimeLayout = "2006-01-02T15:04:05Z"
 
 var tableColumns = []column{
-	{"TIME", 20, truncateEnd, func(f *sink.Finding) string { return f.Event.Time.UTC().Format(TimeLayout) }},
-	{"VERDICT", 19, truncateEnd, func(f *sink.Finding) string { return string(f.Category) }},
-	{"SEVERITY", 8, truncateEnd, func(f *sink.Finding) string { return f.Severity }},
-	{"CALLER", 48, truncateARN, func(f *sink.Finding) string { return orDash(f.Principal.ARN, f.Principal.PrincipalID) }},
-	{"TARGET ROLE", 48, truncateARN, func(f *sink.Finding) string { return orDash(f.Target.RoleARN) }},
-	{"SOURCEIDENTITY", 40, truncateMiddle, func(f *sink.Finding) string { return orDash(f.SourceIdentity.Value) }},
-	{"REASON", 72, truncateEnd, func(f *sink.Finding) string { return orDash(f.Reason) }},
+	{"TIME", 20, truncateEnd, func(f *sink.Finding) string { return f.Event.Time.UTC().Format(TimeLayout) }, false},
+	{"DETECTED", 20, truncateEnd, func(f *sink.Finding) string { return detectedAt(f) }, false},
+	{"VERDICT", 19, truncateEnd, func(f *sink.Finding) string { return string(f.Category) }, true},
+	{"SEVERITY", 8, truncateEnd, func(f *sink.Finding) string { return f.Severity }, true},
+	{"CALLER", 48, truncateARN, func(f *sink.Finding) string { return orDash(f.Principal.ARN, f.Principal.PrincipalID) }, false},
+	{"TARGET ROLE", 48, truncateARN, func(f *sink.Finding) string { return orDash(f.Target.RoleARN) }, false},
+	{"SOURCEIDENTITY", 40, truncateMiddle, func(f *sink.Finding) string { return orDash(f.SourceIdentity.Value) }, false},
+	{"REASON", 72, truncateEnd, func(f *sink.Finding) string { return orDash(f.Reason) }, false},
+}
+
+// detectedAt is when the finding was detected, as its sinks received it
+// ("-" when unknown).
+func detectedAt(f *sink.Finding) string {
+	if f.DetectedAt.IsZero() {
+		return "-"
+	}
+	return f.DetectedAt.UTC().Format(TimeLayout)
 }
 
 func orDash(vs ...string) string {
@@ -169,7 +181,7 @@ func WriteTable(w io.Writer, findings []sink.Finding, s Summary, opts TableOptio
 		for r := range rows {
 			sev := severityStyle(rows[r].Severity)
 			line(cells[r], func(i int) string {
-				if i == 1 || i == 2 {
+				if tableColumns[i].bySeverity {
 					return sev
 				}
 				return ""
@@ -316,10 +328,13 @@ func filteredText(s Summary) string {
 	return fmt.Sprintf("%s (%s)", thousands(s.FilteredTotal()), strings.Join(parts, ", "))
 }
 
-// verdictOrder lists the verdicts of a tally: the contract's order, then any
-// other key.
+// verdictOrder lists the verdicts of a tally: the contract's order,
+// pipeline_tampered when the tally has it, then any other key.
 func verdictOrder(m map[classify.Verdict]int) []classify.Verdict {
 	out := classify.AllVerdicts()
+	if _, ok := m[classify.PipelineTampered]; ok {
+		out = append(out, classify.PipelineTampered)
+	}
 	var extra []classify.Verdict
 	for v := range m {
 		if !slices.Contains(out, v) {

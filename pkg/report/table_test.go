@@ -21,10 +21,15 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 
 // tableFindings are out of time order, with a long ARN, a long reason and
-// a SourceIdentity that tries to drive the terminal.
+// a SourceIdentity that tries to drive the terminal; each detected a
+// minute after its event but the last (unknown: "-").
 func tableFindings() []sink.Finding {
 	mk := func(id string, at time.Duration, v classify.Verdict, caller, role, si, reason string) sink.Finding {
-		return sink.Finding{Schema: sink.Schema, FindingID: id, Category: v, Severity: v.DefaultSeverity().String(), Reason: reason,
+		detected := t0.Add(at + time.Minute)
+		if v == classify.DeniedAttempt {
+			detected = time.Time{}
+		}
+		return sink.Finding{Schema: sink.Schema, FindingID: id, Category: v, Severity: v.DefaultSeverity().String(), Reason: reason, DetectedAt: detected,
 			Event:     sink.EventInfo{ID: "ev-" + id, Name: "AssumeRole", Time: t0.Add(at), Region: "eu-west-1", Account: "111122223333"},
 			Principal: sink.PrincipalInfo{ARN: caller}, Target: sink.TargetInfo{RoleARN: role}, SourceIdentity: sink.SourceIdentityInfo{Value: si}}
 	}
@@ -124,17 +129,28 @@ func TestWriteTableFindingsOnlyAndCap(t *testing.T) {
 	}
 }
 
+// TestWriteTableWidth: with a Width the other columns leave room for at
+// least 20 runes of reason (tableFindings fill every column to its cap, 225
+// runes with the least reason), the reason is cut to fit.
 func TestWriteTableWidth(t *testing.T) {
+	const width = 240
 	var buf bytes.Buffer
-	if err := WriteTable(&buf, tableFindings(), tableSummary(), TableOptions{Width: 220}); err != nil {
+	if err := WriteTable(&buf, tableFindings(), tableSummary(), TableOptions{Width: width}); err != nil {
 		t.Fatal(err)
 	}
+	cut := 0
 	for _, line := range strings.Split(buf.String(), "\n") {
 		if strings.HasPrefix(line, "2026-") || strings.HasPrefix(line, "TIME") {
-			if n := utf8.RuneCountInString(line); n > 220 {
-				t.Errorf("line of %d > 220 runes: %s", n, line)
+			if n := utf8.RuneCountInString(line); n > width {
+				t.Errorf("line of %d > %d runes: %s", n, width, line)
+			}
+			if strings.HasSuffix(line, "…") {
+				cut++
 			}
 		}
+	}
+	if cut == 0 {
+		t.Errorf("no reason cut to fit %d runes:\n%s", width, buf.String())
 	}
 }
 

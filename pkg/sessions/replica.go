@@ -56,9 +56,20 @@ type ReplicaConfig struct {
 	// (DefaultReplicaRescanOverlap).
 	RescanOverlap time.Duration
 	// FullResync is the period of unfiltered re-scans that drop deleted
-	// items (DefaultReplicaFullResync).
+	// items (DefaultReplicaFullResync); with a stream, of full re-Loads
+	// (a safety net).
 	FullResync time.Duration
-	Now        func() time.Time // nil = time.Now (tests)
+	// Streams reads StreamARN (required with it).
+	Streams StreamsAPI
+	// StreamSettle is taken off the stream's watermark: how long a
+	// completed write may take to show in its shard (DefaultStreamSettle).
+	StreamSettle time.Duration
+	// StreamPoll is how often an idle shard is read (DefaultStreamPoll);
+	// StreamDescribe how often the shards are listed
+	// (DefaultStreamDescribe).
+	StreamPoll, StreamDescribe time.Duration
+	// Now is the clock; nil = time.Now (tests).
+	Now func() time.Time
 }
 
 // Validate reports a configuration the Replica cannot use.
@@ -68,13 +79,17 @@ func (c ReplicaConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("scan segments %d out of [1, 1000000]", c.ScanSegments))
 	}
 	for name, d := range map[string]time.Duration{"refresh": c.Refresh, "clock margin": c.ClockMargin,
-		"rescan overlap": c.RescanOverlap, "full resync": c.FullResync} {
+		"rescan overlap": c.RescanOverlap, "full resync": c.FullResync, "stream settle": c.StreamSettle,
+		"stream poll": c.StreamPoll, "stream describe": c.StreamDescribe} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s %v is negative", name, d))
 		}
 	}
 	if c.MaxSessions < 0 {
 		errs = append(errs, fmt.Errorf("max sessions %d is negative", c.MaxSessions))
+	}
+	if c.StreamARN != "" && c.Streams == nil {
+		errs = append(errs, errors.New("a stream ARN needs a DynamoDB Streams client"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sessions: replica config: %w", err)
@@ -102,6 +117,15 @@ func (c ReplicaConfig) withDefaults() ReplicaConfig {
 	if c.FullResync == 0 {
 		c.FullResync = DefaultReplicaFullResync
 	}
+	if c.StreamSettle == 0 {
+		c.StreamSettle = DefaultStreamSettle
+	}
+	if c.StreamPoll == 0 {
+		c.StreamPoll = DefaultStreamPoll
+	}
+	if c.StreamDescribe == 0 {
+		c.StreamDescribe = DefaultStreamDescribe
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -114,8 +138,14 @@ type ReplicaStats struct {
 	Bytes         int64 // estimated heap held (replicaState.bytes)
 	Refreshes     uint64
 	RefreshErrors uint64
-	FullResyncs   uint64
+	FullResyncs   uint64 // with a stream: full re-Loads (lost stream position, safety net)
 	Watermark     time.Time
+	// With a stream: the shards being read, the records applied, the
+	// stream calls that failed, and now less the watermark.
+	StreamShards  int
+	StreamRecords uint64
+	StreamErrors  uint64
+	StreamLag     time.Duration
 }
 
 // Replica holds the whole session table in memory: loaded by a parallel
@@ -142,6 +172,13 @@ type Replica struct {
 	lastDuration atomic.Int64
 
 	refreshes, refreshErrors, fullResyncs atomic.Uint64
+	// fullNext says the table is deleting items (TTL's included): an
+	// incremental re-scan cannot see a delete, so refreshes read
+	// everything until one finds nothing deleted.
+	fullNext atomic.Bool
+
+	loaded atomic.Bool     // a Load succeeded
+	stream *streamFollower // nil without a stream
 }
 
 // NewReplica returns an empty Replica: call Load, then Run.
@@ -152,13 +189,12 @@ func NewReplica(db DynamoDBAPI, cfg ReplicaConfig) (*Replica, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.StreamARN != "" {
-		// Not built yet (issue 12): refuse, rather than pass re-scans off
-		// as the stream the operator asked for.
-		return nil, errors.New("sessions: replica: following a stream is not supported yet")
-	}
 	cfg = cfg.withDefaults()
-	return &Replica{db: db, cfg: cfg, now: cfg.Now, st: newReplicaState(0)}, nil
+	r := &Replica{db: db, cfg: cfg, now: cfg.Now, st: newReplicaState(0)}
+	if cfg.StreamARN != "" {
+		r.stream = newStreamFollower(cfg)
+	}
+	return r, nil
 }
 
 // Watermark returns the time before which every completed write has been
@@ -187,7 +223,7 @@ func (r *Replica) Stats() ReplicaStats {
 	r.mu.RLock()
 	sessions, bytes := r.st.live, r.st.bytes()
 	r.mu.RUnlock()
-	return ReplicaStats{
+	st := ReplicaStats{
 		Sessions:      sessions,
 		Bytes:         bytes,
 		Refreshes:     r.refreshes.Load(),
@@ -195,6 +231,14 @@ func (r *Replica) Stats() ReplicaStats {
 		FullResyncs:   r.fullResyncs.Load(),
 		Watermark:     r.Watermark(),
 	}
+	if f := r.stream; f != nil {
+		st.StreamShards = int(f.following.Load())
+		st.StreamRecords, st.StreamErrors = f.records.Load(), f.errs.Load()
+		if !st.Watermark.IsZero() {
+			st.StreamLag = r.now().Sub(st.Watermark)
+		}
+	}
+	return st
 }
 
 // Load reads the whole table with a parallel consistent Scan and replaces
@@ -202,12 +246,24 @@ func (r *Replica) Stats() ReplicaStats {
 // ClockMargin (a consistent read sees every write that completed before
 // it). A table with more than MaxSessions sessions fails with
 // ErrReplicaTooLarge, and the scan stops there.
+//
+// With a stream, Load first checks it (ErrStreamUnusable) and takes a
+// LATEST iterator for every open shard, then scans; the watermark does not
+// move until Run has read every shard to its tip (the records between the
+// iterators and the scan replay older states of some items).
 func (r *Replica) Load(ctx context.Context) error {
 	started := r.now()
+	var shards map[string]*followedShard
+	if r.stream != nil {
+		var err error
+		if shards, err = r.stream.begin(ctx, r.cfg.Store.Table); err != nil {
+			return fmt.Errorf("sessions: replica: load %s: %w", r.cfg.Store.Table, err)
+		}
+	}
 	st := newReplicaState(0)
 	st.bulk = true
 	var mu sync.Mutex
-	err := r.scan(ctx, "", func(ss []Session, created []bool) error {
+	_, err := r.scan(ctx, "", func(ss []Session, created []bool) error {
 		mu.Lock()
 		defer mu.Unlock()
 		for i, s := range ss {
@@ -225,6 +281,13 @@ func (r *Replica) Load(ctx context.Context) error {
 	r.mu.Lock()
 	r.st, r.gen = st, 1
 	r.mu.Unlock()
+	r.loaded.Store(true)
+	if r.stream != nil {
+		r.stream.install(shards)
+		r.lastStart = started
+		r.lastDuration.Store(int64(r.now().Sub(started)))
+		return nil
+	}
 	r.scanned(started)
 	return nil
 }
@@ -248,6 +311,15 @@ const sinceLayout = "2006-01-02T15:04:05"
 // (less RescanOverlap), plus every item without a string updated_at; or,
 // when full, everything, after which the sessions it did not see are
 // dropped.
+//
+// An incremental re-scan cannot return an item that is gone, so it also
+// counts the items the table holds (the Scan's ScannedCount: every item
+// present throughout the scan is counted once, in exactly one segment).
+// When that differs from the sessions the replica then holds, the table
+// deleted an item (or holds one written with an updated_at older than the
+// filter), and the refresh reads everything at once instead: the watermark
+// moves only with a scan that saw every delete before its start. Refreshes
+// stay full while they keep finding deleted items.
 func (r *Replica) refresh(ctx context.Context, full bool) error {
 	started := r.now()
 	r.refreshes.Add(1)
@@ -261,7 +333,7 @@ func (r *Replica) refresh(ctx context.Context, full bool) error {
 		gen++
 	}
 	r.mu.Unlock()
-	err := r.scan(ctx, filter, func(ss []Session, created []bool) error {
+	scanned, err := r.scan(ctx, filter, func(ss []Session, created []bool) error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for i, s := range ss {
@@ -276,12 +348,22 @@ func (r *Replica) refresh(ctx context.Context, full bool) error {
 		r.refreshErrors.Add(1)
 		return fmt.Errorf("sessions: replica: refresh %s: %w", r.cfg.Store.Table, err)
 	}
+	if !full {
+		r.mu.RLock()
+		held := r.st.live
+		r.mu.RUnlock()
+		if scanned != int64(held) {
+			r.fullNext.Store(true)
+			return r.refresh(ctx, true)
+		}
+	}
 	if full {
 		r.mu.Lock()
-		r.st.sweep(gen)
+		dropped := r.st.sweep(gen)
 		r.gen = gen
 		r.mu.Unlock()
 		r.fullResyncs.Add(1)
+		r.fullNext.Store(dropped > 0)
 	}
 	r.scanned(started)
 	return nil
@@ -293,8 +375,9 @@ var replicaAttrs = []string{AttrID, AttrUser, AttrProfile, AttrStatus, AttrSourc
 
 // scan reads the table with ScanSegments parallel consistent Scans, handing
 // each decoded page to apply (concurrently); since, when set, keeps items
-// whose updated_at is missing, not a string, or not before it.
-func (r *Replica) scan(ctx context.Context, since string, apply func([]Session, []bool) error) error {
+// whose updated_at is missing, not a string, or not before it. It returns
+// how many items the Scans read before the filter (their ScannedCount).
+func (r *Replica) scan(ctx context.Context, since string, apply func([]Session, []bool) error) (int64, error) {
 	names := make(map[string]string, len(replicaAttrs))
 	projection := ""
 	for i, a := range replicaAttrs {
@@ -322,6 +405,7 @@ func (r *Replica) scan(ctx context.Context, since string, apply func([]Session, 
 			":since": &types.AttributeValueMemberS{Value: since},
 		}
 	}
+	var scanned atomic.Int64
 	g, ctx := errgroup.WithContext(ctx)
 	segments := int32(r.cfg.ScanSegments)
 	for seg := range segments {
@@ -337,12 +421,11 @@ func (r *Replica) scan(ctx context.Context, since string, apply func([]Session, 
 				if err != nil {
 					return fmt.Errorf("scan segment %d of %d: %w", seg, segments, err)
 				}
+				scanned.Add(int64(page.ScannedCount))
 				ss := make([]Session, len(page.Items))
 				created := make([]bool, len(page.Items))
 				for i, item := range page.Items {
-					ss[i] = UnmarshalItem(item)
-					c, ok := item[AttrCreatedAt].(*types.AttributeValueMemberS)
-					created[i] = ok && c.Value != ""
+					ss[i], created[i] = decodeReplicaItem(item)
 				}
 				if err := apply(ss, created); err != nil {
 					return err
@@ -351,7 +434,10 @@ func (r *Replica) scan(ctx context.Context, since string, apply func([]Session, 
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	return scanned.Load(), nil
 }
 
 // scanPageTimeout bounds one Scan page's request (its retries included).
@@ -369,13 +455,22 @@ func (r *Replica) nextPage(ctx context.Context, pages *dynamodb.ScanPaginator) (
 
 // Run keeps the replica fresh until ctx is done and then returns ctx.Err().
 // Without a stream it re-scans every Refresh (from the start of one scan to
-// the start of the next), reading everything every FullResync. A failed
+// the start of the next), reading everything every FullResync and while
+// the table deletes items (see refresh). A failed
 // refresh is retried with back-off (at most Refresh apart) and only holds
 // the watermark back: the replica never answers from a state its watermark
 // does not cover. Call Load first.
+//
+// With a stream, Run follows it instead (docs/REPLICA.md): each shard read
+// about every StreamPoll when idle, new shards found by DescribeStream, a
+// full re-Load when the stream lost records the replica needs, and every
+// FullResync as a safety net.
 func (r *Replica) Run(ctx context.Context) error {
-	if r.Watermark().IsZero() {
+	if !r.loaded.Load() {
 		return errors.New("sessions: replica: Run before a successful Load")
+	}
+	if r.stream != nil {
+		return r.followStream(ctx)
 	}
 	retry := backoff.NewExponentialBackOff()
 	retry.InitialInterval = min(time.Second, r.cfg.Refresh)
@@ -389,7 +484,7 @@ func (r *Replica) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-timer.C:
 		}
-		full := r.now().Sub(lastFull) >= r.cfg.FullResync
+		full := r.fullNext.Load() || r.now().Sub(lastFull) >= r.cfg.FullResync
 		started := r.now()
 		if err := r.refresh(ctx, full); err != nil {
 			if ctx.Err() != nil {
@@ -426,6 +521,11 @@ func (r *Replica) healthy() bool {
 // expectedPass estimates how long until the watermark passes until.
 func (r *Replica) expectedPass(until time.Time) time.Duration {
 	now := r.now()
+	if r.stream != nil {
+		// The first empty read of every shard that starts after until +
+		// ClockMargin + StreamSettle passes it: about a poll later.
+		return max(time.Millisecond, until.Add(r.cfg.ClockMargin+r.cfg.StreamSettle).Sub(now)+r.cfg.StreamPoll)
+	}
 	// A scan that starts at or after until + ClockMargin passes it, once
 	// it ends (about lastDuration later).
 	need := until.Add(r.cfg.ClockMargin)

@@ -185,6 +185,13 @@ func (st *replicaState) put(s Session, createdAt bool, gen uint16) {
 	}
 }
 
+// delete removes the session id, if held.
+func (st *replicaState) delete(id string) {
+	if pos, ok := st.byID[id]; ok {
+		st.remove(pos)
+	}
+}
+
 // remove deletes the session at pos from every index and frees its slot.
 func (st *replicaState) remove(pos int32) {
 	r := &st.recs[pos]

@@ -28,10 +28,10 @@ func Open(uri string, opts ...Options) (Sink, error) {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	o, err := o.withDefaults()
-	if err != nil {
+	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	o = o.withDefaults()
 	return open(context.Background(), uri, o, &awsLoader{cfg: o.AWS})
 }
 
@@ -42,10 +42,10 @@ func OpenAll(ctx context.Context, uris []string, o Options) (Sink, error) {
 	if len(uris) == 0 {
 		uris = []string{"stdout"}
 	}
-	o, err := o.withDefaults()
-	if err != nil {
+	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	o = o.withDefaults()
 	loader := &awsLoader{cfg: o.AWS}
 	sinks := make([]Sink, 0, len(uris))
 	for _, uri := range uris {

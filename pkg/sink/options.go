@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -110,21 +111,32 @@ const (
 	ReasonCanceled    = "canceled"
 )
 
-func (o Options) withDefaults() (Options, error) {
+// Validate reports options no sink can use. It changes nothing: a zero
+// field is checked as the default it takes.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Format != "" {
+		if _, err := ParseFormat(string(o.Format)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if o.Batch.MaxItems < 0 {
+		errs = append(errs, fmt.Errorf("batch size %d: want 0 (the per-call limit) or more", o.Batch.MaxItems))
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults is o with each unset (zero or negative) field that has a
+// default set to it.
+func (o Options) withDefaults() Options {
 	if o.Format == "" {
 		o.Format = FormatNative
-	}
-	if _, err := ParseFormat(string(o.Format)); err != nil {
-		return o, err
 	}
 	if o.Batch.MaxWait <= 0 {
 		o.Batch.MaxWait = 200 * time.Millisecond
 	}
 	if o.Batch.MaxInFlight <= 0 {
 		o.Batch.MaxInFlight = 2
-	}
-	if o.Batch.MaxItems < 0 {
-		return o, fmt.Errorf("batch size %d: want 0 (the per-call limit) or more", o.Batch.MaxItems)
 	}
 	r := &o.Retry
 	if r.MaxAttempts <= 0 {
@@ -161,7 +173,7 @@ func (o Options) withDefaults() (Options, error) {
 		nop := zerolog.Nop()
 		o.Log = &nop
 	}
-	return o, nil
+	return o
 }
 
 type nopObserver struct{}

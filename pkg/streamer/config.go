@@ -87,12 +87,12 @@ type Config struct {
 	ExpectAccounts []string
 }
 
-// Validate fills defaults and checks ranges.
-func (c *Config) Validate() error { return c.validate(true) }
+// Validate reports a configuration the Streamer cannot use. It changes
+// nothing: a zero field is checked as the default it takes.
+func (c Config) Validate() error { return c.validate(true) }
 
-// validate is Validate; a Processor, which is handed its messages, needs no
-// queue URL.
-func (c *Config) validate(needQueue bool) error {
+// withDefaults is c with each zero field that has a default set to it.
+func (c Config) withDefaults() Config {
 	if c.Pollers == 0 {
 		c.Pollers = DefaultPollers
 	}
@@ -129,7 +129,13 @@ func (c *Config) validate(needQueue bool) error {
 	if c.SilenceAfter == 0 {
 		c.SilenceAfter = DefaultSilenceAfter
 	}
+	return c
+}
 
+// validate is Validate; a Processor, which is handed its messages, needs no
+// queue URL.
+func (c Config) validate(needQueue bool) error {
+	c = c.withDefaults()
 	var errs []error
 	if needQueue && c.QueueURL == "" {
 		errs = append(errs, errors.New("queue URL is required"))
@@ -187,7 +193,7 @@ func (c *Config) validate(needQueue bool) error {
 }
 
 // batchSize is how many messages a poller asks for at once.
-func (c *Config) batchSize() int { return min(MaxBatch, c.MaxInFlight) }
+func (c Config) batchSize() int { return min(MaxBatch, c.MaxInFlight) }
 
 // visibilitySeconds is VisibilityTimeout as SQS takes it.
-func (c *Config) visibilitySeconds() int32 { return int32(c.VisibilityTimeout / time.Second) }
+func (c Config) visibilitySeconds() int32 { return int32(c.VisibilityTimeout / time.Second) }

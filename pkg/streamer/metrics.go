@@ -244,7 +244,14 @@ func RegisterReplicaStats(reg prometheus.Registerer, replica func() sessions.Rep
 			func(s sessions.ReplicaStats) float64 { return time.Since(s.Watermark).Seconds() }),
 		counter("refreshes_total", "Re-scans of the session table after the first load.", func() uint64 { return replica().Refreshes }),
 		counter("refresh_errors_total", "Re-scans that failed (the watermark waits; the next one is retried).", func() uint64 { return replica().RefreshErrors }),
-		counter("full_resyncs_total", "Re-scans that read the whole table.", func() uint64 { return replica().FullResyncs }),
+		counter("full_resyncs_total", "Re-scans that read the whole table (with a stream: full re-loads).", func() uint64 { return replica().FullResyncs }),
+		gauge("stream_shards", "Shards of the session table's stream being read (0 without --session-stream).",
+			func(s sessions.ReplicaStats) float64 { return float64(s.StreamShards) }),
+		counter("stream_records_total", "Stream records applied to the replica.", func() uint64 { return replica().StreamRecords }),
+		counter("stream_errors_total", "Stream calls that failed (each retried with back-off, or followed by a full re-load; the watermark waits).",
+			func() uint64 { return replica().StreamErrors }),
+		gauge("stream_lag_seconds", "With --session-stream, how far the replica's watermark is behind this host's clock (0 without a stream).",
+			func(s sessions.ReplicaStats) float64 { return s.StreamLag.Seconds() }),
 	}
 	answers := []struct {
 		source string

@@ -69,6 +69,7 @@ func NewProcessor(cfg Config, deps Deps) (*Processor, error) {
 	if err := cfg.validate(false); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	if deps.VerdictLog != nil {
 		return nil, errors.New("streamer: a Processor keeps no verdict log (it never deletes messages)")
 	}

@@ -62,6 +62,7 @@ func New(cfg Config, deps Deps) (*Streamer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	if deps.Queue == nil {
 		return nil, errors.New("streamer: queue is required")
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -634,6 +635,25 @@ func TestShutdownReleasesWhatIsLeftWithinTimeout(t *testing.T) {
 	}
 }
 
+// TestConfigWithDefaults: the zero config takes every default, OrphanGrace
+// stays 0 (emit at once), and is then valid; a set field is kept.
+func TestConfigWithDefaults(t *testing.T) {
+	got := Config{QueueURL: "q"}.withDefaults()
+	want := Config{QueueURL: "q", Pollers: DefaultPollers, Workers: DefaultWorkers, MaxInFlight: DefaultMaxInFlight,
+		VisibilityTimeout: DefaultVisibilityTimeout, ShutdownTimeout: DefaultShutdownTimeout, WaitTime: DefaultWaitTime,
+		FlushInterval: DefaultFlushInterval, RetryInitial: DefaultRetryInitial, RetryMax: DefaultRetryMax, RetryHold: DefaultRetryHold,
+		VerdictLogInterval: DefaultVerdictLogInterval, SilenceAfter: DefaultSilenceAfter}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("withDefaults:\n got %+v\nwant %+v", got, want)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("the defaults are not valid: %v", err)
+	}
+	if kept := (Config{Workers: 3, OrphanGrace: time.Minute}).withDefaults(); kept.Workers != 3 || kept.OrphanGrace != time.Minute {
+		t.Errorf("withDefaults replaced set fields: %+v", kept)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -641,6 +661,18 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{"ok", func(*Config) {}, ""},
+		{"zero grace", func(c *Config) { c.OrphanGrace = 0 }, ""},
+		{"negative pollers", func(c *Config) { c.Pollers = -1 }, "pollers"},
+		{"negative max in flight", func(c *Config) { c.MaxInFlight = -1 }, "max in flight"},
+		{"visibility too long", func(c *Config) { c.VisibilityTimeout = 13 * time.Hour }, "visibility"},
+		{"negative grace", func(c *Config) { c.OrphanGrace = -time.Second }, "orphan grace"},
+		{"negative shutdown timeout", func(c *Config) { c.ShutdownTimeout = -time.Second }, "shutdown timeout"},
+		{"wait time too long", func(c *Config) { c.WaitTime = 21 * time.Second }, "wait time"},
+		{"negative flush interval", func(c *Config) { c.FlushInterval = -time.Second }, "flush interval"},
+		{"retry max below initial", func(c *Config) { c.RetryInitial, c.RetryMax = time.Minute, time.Second }, "retry back-off"},
+		{"retry max below the default initial", func(c *Config) { c.RetryMax = time.Millisecond }, "retry back-off"},
+		{"negative retry hold", func(c *Config) { c.RetryHold = -time.Second }, "retry hold"},
+		{"verdict log interval too long", func(c *Config) { c.VerdictLogInterval = 11 * time.Minute }, "verdict log interval"},
 		{"no queue", func(c *Config) { c.QueueURL = "" }, "queue URL"},
 		{"fractional visibility", func(c *Config) { c.VisibilityTimeout = 1500 * time.Millisecond }, "visibility"},
 		{"grace too long", func(c *Config) { c.OrphanGrace = 2 * time.Hour }, "orphan grace"},
@@ -653,11 +685,14 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Config{QueueURL: "q"}
 			tc.edit(&c)
+			before := c
 			err := c.Validate()
+			if !reflect.DeepEqual(c, before) {
+				t.Errorf("Validate changed the config: %+v, was %+v", c, before)
+			}
 			if tc.want == "" {
-				if err != nil || c.MaxInFlight != DefaultMaxInFlight || c.OrphanGrace != 0 ||
-					c.VerdictLogInterval != DefaultVerdictLogInterval || c.SilenceAfter != DefaultSilenceAfter {
-					t.Errorf("Validate: %v, %+v", err, c)
+				if err != nil {
+					t.Errorf("Validate: %v", err)
 				}
 				return
 			}

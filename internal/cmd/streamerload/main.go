@@ -587,7 +587,7 @@ func median(xs []float64) float64 {
 }
 
 const (
-	beginMarker = "<!-- streamer-load:begin (written by internal/streamerload) -->"
+	beginMarker = "<!-- streamer-load:begin (written by internal/cmd/streamerload) -->"
 	endMarker   = "<!-- streamer-load:end -->"
 )
 

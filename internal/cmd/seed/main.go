@@ -3,7 +3,7 @@
 // sessions of a generated corpus, and writes the corpus's CloudTrail events
 // as a trail archive.
 //
-//	go run ./internal/demo/seed --table demo-sessions --archive out/demo-trail
+//	go run ./internal/cmd/seed --table demo-sessions --archive out/demo-trail
 package main
 
 import (

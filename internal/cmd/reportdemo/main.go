@@ -3,11 +3,11 @@
 // is served from memory to the real classifier, and the events go through
 // the same filter, accumulator and renderers the backfill uses.
 //
-//	go run ./internal/reportdemo                                  # out/report-sample.html
-//	go run ./internal/reportdemo -table -role '*Admin*'           # and the terminal table
-//	go run ./internal/reportdemo -findings out/findings.jsonl     # also write the findings
-//	go run ./internal/reportdemo -from-findings out/findings.jsonl -out out/report-findings.html
-//	go run ./internal/reportdemo -hostile -out out/report-hostile.html
+//	go run ./internal/cmd/reportdemo                                  # out/report-sample.html
+//	go run ./internal/cmd/reportdemo -table -role '*Admin*'           # and the terminal table
+//	go run ./internal/cmd/reportdemo -findings out/findings.jsonl     # also write the findings
+//	go run ./internal/cmd/reportdemo -from-findings out/findings.jsonl -out out/report-findings.html
+//	go run ./internal/cmd/reportdemo -hostile -out out/report-hostile.html
 package main
 
 import (
@@ -124,7 +124,7 @@ func fromCorpus(seed int64, events, days, workers int, hostile bool, flt *report
 	}
 	since, until := demoNow.Add(-window), demoNow
 	acc := report.NewAccumulator(report.Config{Window: [2]time.Time{since, until}, Sources: []string{fmt.Sprintf("corpus:seed=%d", seed)},
-		Filter: flt, MaxFindings: maxRows, Now: func() time.Time { return demoNow }})
+		Filter: flt, MaxFindings: maxRows})
 
 	decoder := cloudtrail.NewDecoder(cloudtrail.Config{})
 	var inScope []*cloudtrail.Event
@@ -167,10 +167,15 @@ func fromCorpus(seed int64, events, days, workers int, hostile bool, flt *report
 				if !flt.KeepResult(r) {
 					continue
 				}
-				acc.Add(ev, r)
-				if findingsOut != "" && r.IsFinding() {
+				if !r.IsFinding() {
+					acc.Add(ev, r, nil)
+					continue
+				}
+				f := sink.NewFinding(ev, r, sink.DetectorBackfill, demoNow)
+				acc.Add(ev, r, &f)
+				if findingsOut != "" {
 					mu.Lock()
-					all = append(all, sink.NewFinding(ev, r, sink.DetectorBackfill, demoNow))
+					all = append(all, f)
 					mu.Unlock()
 				}
 			}
