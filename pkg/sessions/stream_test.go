@@ -347,6 +347,37 @@ func TestIntegrationStreamGoneReloadsWhenBack(t *testing.T) {
 	}
 }
 
+func TestIntegrationStreamThrottledReadsHoldTheWatermark(t *testing.T) {
+	s1 := session("th-1", "ned", "sentinel:ned:direct:00000001", -time.Hour, time.Hour)
+	f := newStreamFixture(t, 1)
+	r := f.replica(t, sessions.ReplicaConfig{})
+	runReplica(t, r)
+	finder := newFinder(t, r)
+	waitWatermark(t, r, time.Now(), 5*time.Second)
+	f.srv.FailNext("GetRecords", "LimitExceededException", 5)
+	f.write(t, s1)
+	waitErrors := func(n uint64) time.Time {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for r.Stats().StreamErrors < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("Stats = %+v, want %d stream errors", r.Stats(), n)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		return r.Watermark()
+	}
+	first, fourth := waitErrors(1), waitErrors(4)
+	if !fourth.Equal(first) {
+		t.Errorf("watermark moved from %v to %v while reads were throttled", first, fourth)
+	}
+	waitWatermark(t, r, time.Now(), 10*time.Second)
+	checkHolds(t, finder, []holds{{s1, &s1}})
+	if st := r.Stats(); st.StreamErrors != 5 || st.FullResyncs != 0 || st.StreamRecords != 1 {
+		t.Errorf("Stats = %+v, want 5 throttles retried in place: no re-load, the record applied once", st)
+	}
+}
+
 func TestIntegrationStreamSafetyNetReload(t *testing.T) {
 	keep, gone := session("sn-1", "mia", "", -time.Hour, time.Hour), session("sn-2", "mia", "", -time.Hour, time.Hour)
 	f := newStreamFixture(t, 1, keep, gone)
