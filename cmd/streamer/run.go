@@ -74,7 +74,7 @@ const usageExample = `Example:
 Every flag can also be set with its SESSIONWATCH_ variable (--max-in-flight: SESSIONWATCH_MAX_IN_FLIGHT);
 a flag on the command line wins. Durations take Go syntax (5s, 2m) and days (7d).
 The AWS SDK's default credential chain, region and AWS_ENDPOINT_URL_<SERVICE> variables apply.
-The Go runtime's soft memory limit is 100 MiB unless GOMEMLIMIT is set.
+The Go runtime's soft memory limit is 100 MiB unless GOMEMLIMIT is set, and GOGC is 400 unless set.
 Endpoints on --metrics-addr: /metrics (Prometheus), /healthz, /readyz.
 SIGTERM or SIGINT: stop receiving, finish or release what is in flight, flush the sinks, exit 0.
 

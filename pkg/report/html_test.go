@@ -217,3 +217,29 @@ func TestNiceTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestVerdictColours: every verdict a report shows, pipeline_tampered
+// included, has a colour of its own, in the charts and the swatches, and an
+// unknown category the shared one.
+func TestVerdictColours(t *testing.T) {
+	seen := map[string]classify.Verdict{}
+	for _, v := range append(classify.AllVerdicts(), classify.PipelineTampered) {
+		c := verdictClass(v)
+		if other, dup := seen[c]; dup || c == "vx" {
+			t.Errorf("%s has class %q, as %q does", v, c, other)
+		}
+		seen[c] = v
+		for rule, n := range map[string]int{
+			"--" + c + ": #":                                  2, // light and dark
+			"." + c + " { fill: var(--" + c + "); }":          1,
+			".sw." + c + " { background: var(--" + c + "); }": 1,
+		} {
+			if got := strings.Count(pageCSS, rule); got != n {
+				t.Errorf("%s: report.css has %q %d times, want %d", v, rule, got, n)
+			}
+		}
+	}
+	if c := verdictClass("from_a_newer_version"); c != "vx" {
+		t.Errorf("an unknown category has class %q, want vx", c)
+	}
+}

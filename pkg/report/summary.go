@@ -24,7 +24,7 @@ const (
 )
 
 // VerdictOther counts findings (from a findings file) whose category is not
-// a finding verdict this version knows.
+// a finding verdict this version knows (see known).
 const VerdictOther classify.Verdict = "other"
 
 // maxKeys bounds each per-key tally (callers, roles, account and region
@@ -286,9 +286,11 @@ func (a *Accumulator) AddFinding(f sink.Finding) bool {
 	return true
 }
 
-// known reports whether v is a finding verdict.
+// known reports whether v is a finding verdict: an STS call's, or
+// pipeline_tampered, which the streamer gives the pipeline's own calls (and
+// so its findings file carries).
 func known(v classify.Verdict) bool {
-	return v != classify.Tracked && slices.Contains(classify.AllVerdicts(), v)
+	return v == classify.PipelineTampered || v != classify.Tracked && slices.Contains(classify.AllVerdicts(), v)
 }
 
 func (a *Accumulator) countFinding(d *Day, ar *AccountRegion, severity, caller, role string) {

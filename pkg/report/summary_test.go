@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/html"
+
 	"github.com/sessionwatch/sessionwatch/internal/corpus"
+	"github.com/sessionwatch/sessionwatch/internal/htmlcheck"
 	"github.com/sessionwatch/sessionwatch/pkg/classify"
 	"github.com/sessionwatch/sessionwatch/pkg/cloudtrail"
 	"github.com/sessionwatch/sessionwatch/pkg/sessions"
@@ -477,5 +480,50 @@ func TestAccumulatorKeepsTheFindingGiven(t *testing.T) {
 				t.Errorf("shown %s detected %s, want the sinks' %s detected %s", got[0].FindingID, got[0].DetectedAt, sunk.FindingID, sunk.DetectedAt)
 			}
 		})
+	}
+}
+
+// TestPipelineTamperedIsAKnownVerdict: a pipeline_tampered finding (the
+// streamer's findings file carries them) counts under its own verdict, with
+// its severity, in the summary, the table and the HTML report; not as an
+// unknown category ("other", "as recorded").
+func TestPipelineTamperedIsAKnownVerdict(t *testing.T) {
+	acc := NewAccumulator(Config{Sources: []string{"findings:streamer.jsonl"}})
+	for i, v := range []classify.Verdict{classify.PipelineTampered, classify.Revoked, "from_a_newer_version"} {
+		f := sink.Finding{Schema: sink.Schema, FindingID: fmt.Sprintf("f%d", i), Category: v, Severity: v.DefaultSeverity().String(),
+			Event: sink.EventInfo{ID: fmt.Sprintf("e%d", i), Time: corpusNow}}
+		if !acc.AddFinding(f) {
+			t.Fatalf("%s not counted", v)
+		}
+	}
+	s := acc.Summary()
+	if s.PerVerdict[classify.PipelineTampered] != 1 || s.PerVerdict[VerdictOther] != 1 || s.PerVerdict[classify.Revoked] != 1 {
+		t.Fatalf("per verdict %v, want pipeline_tampered 1, revoked 1, other 1 (the unknown category)", s.PerVerdict)
+	}
+	if got := verdictOrder(s.PerVerdict); !slices.Equal(got[len(got)-2:], []classify.Verdict{classify.PipelineTampered, VerdictOther}) {
+		t.Errorf("verdict order %v, want pipeline_tampered after the contract's verdicts, before other", got)
+	}
+	if got := verdictOrder(map[classify.Verdict]int{classify.Revoked: 1}); slices.Contains(got, classify.PipelineTampered) {
+		t.Errorf("verdict order %v lists pipeline_tampered with none counted", got)
+	}
+
+	var table strings.Builder
+	if err := WriteTable(&table, acc.Findings(), s, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "pipeline_tampered    1") {
+		t.Errorf("the table lacks a pipeline_tampered line:\n%s", table.String())
+	}
+	_, doc := render(t, s, acc.Findings(), HTMLOptions{Title: "t", GeneratedAt: corpusNow})
+	var row string
+	htmlcheck.Walk(doc, func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "tr" {
+			if text := htmlcheck.Text(n); strings.HasPrefix(strings.TrimSpace(text), "pipeline_tampered") {
+				row = text
+			}
+		}
+	})
+	if !strings.Contains(row, "high") || strings.Contains(row, "as recorded") {
+		t.Errorf("the HTML verdict table's pipeline_tampered row is %q, want severity high", row)
 	}
 }

@@ -213,7 +213,7 @@ func num(x float64) string { return strconv.FormatFloat(x, 'f', 1, 64) }
 
 // verdictClass is the CSS class carrying a verdict's colour.
 func verdictClass(v classify.Verdict) string {
-	for i, k := range classify.AllVerdicts() {
+	for i, k := range append(classify.AllVerdicts(), classify.PipelineTampered) {
 		if k == v {
 			return "v" + strconv.Itoa(i)
 		}

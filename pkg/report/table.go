@@ -328,10 +328,13 @@ func filteredText(s Summary) string {
 	return fmt.Sprintf("%s (%s)", thousands(s.FilteredTotal()), strings.Join(parts, ", "))
 }
 
-// verdictOrder lists the verdicts of a tally: the contract's order, then any
-// other key.
+// verdictOrder lists the verdicts of a tally: the contract's order,
+// pipeline_tampered when the tally has it, then any other key.
 func verdictOrder(m map[classify.Verdict]int) []classify.Verdict {
 	out := classify.AllVerdicts()
+	if _, ok := m[classify.PipelineTampered]; ok {
+		out = append(out, classify.PipelineTampered)
+	}
 	var extra []classify.Verdict
 	for v := range m {
 		if !slices.Contains(out, v) {

@@ -172,6 +172,10 @@ type Replica struct {
 	lastDuration atomic.Int64
 
 	refreshes, refreshErrors, fullResyncs atomic.Uint64
+	// fullNext says the table is deleting items (TTL's included): an
+	// incremental re-scan cannot see a delete, so refreshes read
+	// everything until one finds nothing deleted.
+	fullNext atomic.Bool
 
 	loaded atomic.Bool     // a Load succeeded
 	stream *streamFollower // nil without a stream
@@ -259,7 +263,7 @@ func (r *Replica) Load(ctx context.Context) error {
 	st := newReplicaState(0)
 	st.bulk = true
 	var mu sync.Mutex
-	err := r.scan(ctx, "", func(ss []Session, created []bool) error {
+	_, err := r.scan(ctx, "", func(ss []Session, created []bool) error {
 		mu.Lock()
 		defer mu.Unlock()
 		for i, s := range ss {
@@ -307,6 +311,15 @@ const sinceLayout = "2006-01-02T15:04:05"
 // (less RescanOverlap), plus every item without a string updated_at; or,
 // when full, everything, after which the sessions it did not see are
 // dropped.
+//
+// An incremental re-scan cannot return an item that is gone, so it also
+// counts the items the table holds (the Scan's ScannedCount: every item
+// present throughout the scan is counted once, in exactly one segment).
+// When that differs from the sessions the replica then holds, the table
+// deleted an item (or holds one written with an updated_at older than the
+// filter), and the refresh reads everything at once instead: the watermark
+// moves only with a scan that saw every delete before its start. Refreshes
+// stay full while they keep finding deleted items.
 func (r *Replica) refresh(ctx context.Context, full bool) error {
 	started := r.now()
 	r.refreshes.Add(1)
@@ -320,7 +333,7 @@ func (r *Replica) refresh(ctx context.Context, full bool) error {
 		gen++
 	}
 	r.mu.Unlock()
-	err := r.scan(ctx, filter, func(ss []Session, created []bool) error {
+	scanned, err := r.scan(ctx, filter, func(ss []Session, created []bool) error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for i, s := range ss {
@@ -335,12 +348,22 @@ func (r *Replica) refresh(ctx context.Context, full bool) error {
 		r.refreshErrors.Add(1)
 		return fmt.Errorf("sessions: replica: refresh %s: %w", r.cfg.Store.Table, err)
 	}
+	if !full {
+		r.mu.RLock()
+		held := r.st.live
+		r.mu.RUnlock()
+		if scanned != int64(held) {
+			r.fullNext.Store(true)
+			return r.refresh(ctx, true)
+		}
+	}
 	if full {
 		r.mu.Lock()
-		r.st.sweep(gen)
+		dropped := r.st.sweep(gen)
 		r.gen = gen
 		r.mu.Unlock()
 		r.fullResyncs.Add(1)
+		r.fullNext.Store(dropped > 0)
 	}
 	r.scanned(started)
 	return nil
@@ -352,8 +375,9 @@ var replicaAttrs = []string{AttrID, AttrUser, AttrProfile, AttrStatus, AttrSourc
 
 // scan reads the table with ScanSegments parallel consistent Scans, handing
 // each decoded page to apply (concurrently); since, when set, keeps items
-// whose updated_at is missing, not a string, or not before it.
-func (r *Replica) scan(ctx context.Context, since string, apply func([]Session, []bool) error) error {
+// whose updated_at is missing, not a string, or not before it. It returns
+// how many items the Scans read before the filter (their ScannedCount).
+func (r *Replica) scan(ctx context.Context, since string, apply func([]Session, []bool) error) (int64, error) {
 	names := make(map[string]string, len(replicaAttrs))
 	projection := ""
 	for i, a := range replicaAttrs {
@@ -381,6 +405,7 @@ func (r *Replica) scan(ctx context.Context, since string, apply func([]Session, 
 			":since": &types.AttributeValueMemberS{Value: since},
 		}
 	}
+	var scanned atomic.Int64
 	g, ctx := errgroup.WithContext(ctx)
 	segments := int32(r.cfg.ScanSegments)
 	for seg := range segments {
@@ -396,6 +421,7 @@ func (r *Replica) scan(ctx context.Context, since string, apply func([]Session, 
 				if err != nil {
 					return fmt.Errorf("scan segment %d of %d: %w", seg, segments, err)
 				}
+				scanned.Add(int64(page.ScannedCount))
 				ss := make([]Session, len(page.Items))
 				created := make([]bool, len(page.Items))
 				for i, item := range page.Items {
@@ -408,7 +434,10 @@ func (r *Replica) scan(ctx context.Context, since string, apply func([]Session, 
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	return scanned.Load(), nil
 }
 
 // scanPageTimeout bounds one Scan page's request (its retries included).
@@ -426,7 +455,8 @@ func (r *Replica) nextPage(ctx context.Context, pages *dynamodb.ScanPaginator) (
 
 // Run keeps the replica fresh until ctx is done and then returns ctx.Err().
 // Without a stream it re-scans every Refresh (from the start of one scan to
-// the start of the next), reading everything every FullResync. A failed
+// the start of the next), reading everything every FullResync and while
+// the table deletes items (see refresh). A failed
 // refresh is retried with back-off (at most Refresh apart) and only holds
 // the watermark back: the replica never answers from a state its watermark
 // does not cover. Call Load first.
@@ -454,7 +484,7 @@ func (r *Replica) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-timer.C:
 		}
-		full := r.now().Sub(lastFull) >= r.cfg.FullResync
+		full := r.fullNext.Load() || r.now().Sub(lastFull) >= r.cfg.FullResync
 		started := r.now()
 		if err := r.refresh(ctx, full); err != nil {
 			if ctx.Err() != nil {

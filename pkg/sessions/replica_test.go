@@ -294,6 +294,69 @@ func TestIntegrationReplicaFullResyncDropsDeletedItems(t *testing.T) {
 	}
 }
 
+// An incremental re-scan cannot return a deleted item, but the replica's
+// watermark says every write before it is applied: a delete included. The
+// refresh counts the table's items, finds one fewer than it holds and reads
+// everything at once, well before the hourly full re-scan; an item written
+// with an updated_at older than the filter is found the same way. Once a
+// full re-scan finds nothing more deleted, refreshes are incremental again.
+func TestIntegrationReplicaRefreshSeesDeletesAndOldStamps(t *testing.T) {
+	keep := session("x-keep", "lena", "sentinel:lena:direct:00000001", -time.Hour, time.Hour)
+	gone := session("x-gone", "lena", "sentinel:lena:direct:00000002", -time.Hour, time.Hour)
+	f := newFixture(t, keep, gone)
+	ctx := context.Background()
+	storeCfg := sessions.StoreConfig{Table: f.table}
+	r := newReplica(t, f.client, sessions.ReplicaConfig{Store: storeCfg, Refresh: 50 * time.Millisecond})
+	if err := r.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runReplica(t, r)
+	stack := newStack(t, f.client, storeCfg, sessions.MatcherConfig{})
+	finder, err := sessions.NewReplicaFinder(r, stack.matcher, sessions.ReplicaFinderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(si string) sessions.Result {
+		t.Helper()
+		got, err := finder.Lookup(ctx, sessions.Query{SourceIdentity: si, User: "lena", At: eventTime})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	if _, err := f.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(f.table),
+		Key: map[string]types.AttributeValue{sessions.AttrID: &types.AttributeValueMemberS{Value: gone.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitWatermark(t, r, time.Now(), 5*time.Second)
+	if got := lookup(gone.SourceIdentity); got.Strategy == sessions.StrategyExact {
+		t.Errorf("after the watermark passed the delete, Lookup(%s) = %+v, want no exact match", gone.SourceIdentity, got)
+	}
+	if st := r.Stats(); st.Sessions != 1 || st.FullResyncs == 0 {
+		t.Errorf("Stats = %+v, want the deleted session gone by a full re-scan", st)
+	}
+
+	// Written now, stamped a day ago: below the incremental filter.
+	old := session("x-old", "lena", "sentinel:lena:direct:00000003", -time.Hour, time.Hour)
+	old.UpdatedAt = time.Now().Add(-24 * time.Hour)
+	f.put(t, old)
+	waitWatermark(t, r, time.Now(), 5*time.Second)
+	if got := lookup(old.SourceIdentity); len(got.Sessions) != 1 || got.Sessions[0].ID != old.ID {
+		t.Errorf("after the watermark passed the write, Lookup(%s) = %+v, want %s", old.SourceIdentity, got, old.ID)
+	}
+
+	// Nothing more deleted: back to incremental re-scans.
+	full := r.Stats().FullResyncs
+	refreshes := r.Stats().Refreshes
+	for r.Stats().Refreshes < refreshes+5 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := r.Stats(); st.FullResyncs > full+1 {
+		t.Errorf("Stats = %+v: %d more full re-scans in 5 refreshes with nothing deleted, want at most the one that finds that", st, st.FullResyncs-full)
+	}
+}
+
 // failingScans fails every Scan while failing is set.
 type failingScans struct {
 	sessions.DynamoDBAPI
