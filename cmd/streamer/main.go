@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 )
 
 // defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
@@ -38,25 +39,53 @@ const defaultMemoryLimit = 100 << 20
 const defaultGCPercent = 400
 
 func main() {
-	runtimeDefaults(os.LookupEnv)
+	ownLimit := runtimeDefaults(os.LookupEnv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// A second signal gets the default behaviour (exit at once).
 		<-ctx.Done()
 		stop()
 	}()
-	code := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv})
+	code := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv, ownMemoryLimit: ownLimit})
 	stop()
 	os.Exit(code)
 }
 
 // runtimeDefaults sets the garbage collector's target and soft memory
-// limit where the environment (GOGC, GOMEMLIMIT) does not.
-func runtimeDefaults(lookupEnv func(string) (string, bool)) {
-	if _, set := lookupEnv("GOMEMLIMIT"); !set {
+// limit where the environment (GOGC, GOMEMLIMIT) does not; it reports
+// whether the memory limit is the streamer's to move (GOMEMLIMIT unset).
+func runtimeDefaults(lookupEnv func(string) (string, bool)) (ownMemoryLimit bool) {
+	_, set := lookupEnv("GOMEMLIMIT")
+	if !set {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	if _, set := lookupEnv("GOGC"); !set {
 		debug.SetGCPercent(defaultGCPercent)
+	}
+	return !set
+}
+
+// replicaMemoryLimit is the soft memory limit beside a session replica of
+// replicaBytes: the default's room for the pipeline plus the replica twice
+// over (a full re-load builds its copy beside the one in use). Without it,
+// a replica near --replica-max-sessions (about 650 MB at 2,000,000) would
+// sit far above the 100 MiB default and the collector would run without
+// pause.
+func replicaMemoryLimit(replicaBytes int64) int64 {
+	return defaultMemoryLimit + 2*max(0, replicaBytes)
+}
+
+// followReplicaMemory keeps the soft memory limit at replicaMemoryLimit of
+// the replica's size, read every interval until ctx ends.
+func followReplicaMemory(ctx context.Context, replicaBytes func() int64, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		debug.SetMemoryLimit(replicaMemoryLimit(replicaBytes()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }

@@ -41,6 +41,9 @@ type env struct {
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
 	hostname       func() (string, error) // nil: os.Hostname
+	// ownMemoryLimit: the soft memory limit is the streamer's default
+	// (GOMEMLIMIT unset), which then grows with the session replica.
+	ownMemoryLimit bool
 }
 
 type options struct {
@@ -74,7 +77,8 @@ const usageExample = `Example:
 Every flag can also be set with its SESSIONWATCH_ variable (--max-in-flight: SESSIONWATCH_MAX_IN_FLIGHT);
 a flag on the command line wins. Durations take Go syntax (5s, 2m) and days (7d).
 The AWS SDK's default credential chain, region and AWS_ENDPOINT_URL_<SERVICE> variables apply.
-The Go runtime's soft memory limit is 100 MiB unless GOMEMLIMIT is set, and GOGC is 400 unless set.
+The Go runtime's soft memory limit is 100 MiB, plus twice the session replica's size, unless GOMEMLIMIT
+is set, and GOGC is 400 unless set.
 Endpoints on --metrics-addr: /metrics (Prometheus), /healthz, /readyz.
 SIGTERM or SIGINT: stop receiving, finish or release what is in flight, flush the sinks, exit 0.
 
@@ -392,6 +396,12 @@ func stream(ctx context.Context, o options, e env, log zerolog.Logger) error {
 		})
 	}
 	g.Go(func() error { return p.Sessions.Run(runCtx) })
+	if rep := p.Sessions.Replica; rep != nil && e.ownMemoryLimit {
+		g.Go(func() error {
+			followReplicaMemory(runCtx, func() int64 { return rep.Stats().Bytes }, time.Minute)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		err := st.Run(runCtx)
 		stopRun() // the replica's refreshes end with the streamer
