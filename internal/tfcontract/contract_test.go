@@ -839,8 +839,8 @@ func TestTerraformREADMETables(t *testing.T) {
 	}
 }
 
-// The streamer's calls include the stream follower's whether or not the
-// code names them yet: a streamer policy without the stream grants fails
+// The streamer's calls include the stream follower's even where the
+// scanner does not find them: a streamer policy without the stream grants fails
 // the coverage check, naming each action, and the follower's calls map to
 // the actions terraform/iam.tf grants on the stream.
 func TestStreamFollowerCallsNeedGrants(t *testing.T) {

@@ -189,10 +189,9 @@ func requiredActions(calls []sdkCall) (map[string][]sdkCall, error) {
 // table's stream (--session-stream: pkg/sessions' follower, through the
 // dynamodbstreams client): DescribeStream for the shards and their children
 // after a reshard, GetShardIterator and GetRecords to read each shard. The
-// contract needs them of the streamer whether or not the scanner finds them
-// in the code (the Terraform grants them when a stream is configured, and
-// the follower must find them granted the day it calls them); once the code
-// names them the scanner finds them too.
+// scanner finds them in pkg/sessions/stream.go; the contract also names them
+// here, so that a change the scanner cannot follow (a call moved behind
+// another interface) still leaves the streamer required to hold them.
 func streamFollowerCalls() []sdkCall {
 	const pos = "the replica's stream follower (--session-stream)"
 	return []sdkCall{
