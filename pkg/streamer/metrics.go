@@ -69,6 +69,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "streamer", Name: name, Help: help})
 	}
+	gauge := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "streamer", Name: name, Help: help})
+	}
 	released := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "streamer", Name: "messages_released_total",
 		Help: "Messages handed back to the queue undeleted (visibility changed), by reason: retry (still failing after the in-process retries) or shutdown.",
@@ -119,14 +122,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		extendFailures: counter("visibility_extension_failures_total", "Visibility extensions that failed."),
 		s3Objects:      counter("s3_objects_total", "CloudTrail log objects fetched for S3 notifications."),
 		s3Errors:       counter("s3_errors_total", "Log object fetches that failed (the message is retried)."),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Subsystem: "streamer", Name: "messages_in_flight",
-			Help: "Messages received and not yet deleted, released or left for the redrive policy.",
-		}),
-		held: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Subsystem: "streamer", Name: "messages_held",
-			Help: "Messages waiting on the timer heap (orphan grace or retry back-off).",
-		}),
+		inFlight:       gauge("messages_in_flight", "Messages received and not yet deleted, released or left for the redrive policy."),
+		held:           gauge("messages_held", "Messages waiting on the timer heap (orphan grace or retry back-off)."),
 		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Subsystem: "streamer", Name: "receive_to_ack_seconds",
 			Help:    "Time from receiving a message to its delete being confirmed.",
@@ -137,14 +134,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		verdictLogBytes:    counter("verdict_log_bytes_total", "Bytes (gzip) written to the verdict log."),
 		verdictLogFailures: counter("verdict_log_failures_total", "Verdict log writes that failed; their messages wait, undeleted, for the next write."),
 		verdictLogSkipped:  counter("verdict_log_skipped_total", "Classified events left out of the verdict log because they have no eventID or eventTime."),
-		verdictLogWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Subsystem: "streamer", Name: "verdict_log_waiting",
-			Help: "Messages whose findings are safe, waiting for the verdict log to be written before they are deleted.",
-		}),
-		replicaWaits:    counter("replica_waits_total", "Times an event was held in process because the session replica could not answer it yet."),
-		released:        map[string]prometheus.Counter{},
-		verdicts:        map[classify.Verdict]prometheus.Counter{},
-		replicaVerdicts: map[classify.Verdict]prometheus.Counter{},
+		verdictLogWaiting:  gauge("verdict_log_waiting", "Messages whose findings are safe, waiting for the verdict log to be written before they are deleted."),
+		replicaWaits:       counter("replica_waits_total", "Times an event was held in process because the session replica could not answer it yet."),
+		released:           map[string]prometheus.Counter{},
+		verdicts:           map[classify.Verdict]prometheus.Counter{},
+		replicaVerdicts:    map[classify.Verdict]prometheus.Counter{},
 	}
 	for _, r := range []string{reasonRetry, reasonShutdown} {
 		m.released[r] = released.WithLabelValues(r)
