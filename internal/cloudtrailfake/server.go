@@ -18,13 +18,14 @@ package cloudtrailfake
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sessionwatch/sessionwatch/internal/awsjson"
 )
 
 // DefaultAccount owns requests signed with keys the STS fake did not issue.
@@ -171,17 +172,13 @@ func randomHex(n int) string {
 
 // writeJSON answers an AWS JSON protocol request.
 func writeJSON(w http.ResponseWriter, contentType string, status int, v any) {
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("X-Amzn-RequestId", randomHex(16))
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	awsjson.Write(w, contentType, status, v)
 }
 
 // writeJSONError answers an AWS JSON protocol error as the services do:
 // status 400 (or as given) and a body with __type and message.
 func writeJSONError(w http.ResponseWriter, contentType string, status int, code, format string, args ...any) {
-	w.Header().Set("X-Amzn-ErrorType", code)
-	writeJSON(w, contentType, status, map[string]string{"__type": code, "message": fmt.Sprintf(format, args...)})
+	awsjson.WriteError(w, contentType, status, code, fmt.Sprintf(format, args...))
 }
 
 // epochSeconds reads an AWS JSON timestamp (seconds since the epoch, with

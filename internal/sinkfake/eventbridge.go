@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sessionwatch/sessionwatch/internal/awsjson"
 )
 
 // EventBridge limits of PutEvents.
@@ -167,8 +169,5 @@ func deref(s *string) string {
 
 // jsonError answers in the AWS JSON protocols' error shape.
 func jsonError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("X-Amzn-ErrorType", code)
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
+	awsjson.WriteError(w, awsjson.JSON11, status, code, msg)
 }

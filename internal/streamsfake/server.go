@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/sessionwatch/sessionwatch/internal/awsjson"
 )
 
 const (
@@ -105,9 +107,7 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	if strings.HasPrefix(e.code, "Internal") {
 		status = http.StatusInternalServerError
 	}
-	w.Header().Set("Content-Type", json10)
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": errNamespace + e.code, "message": e.msg})
+	awsjson.WriteError(w, json10, status, errNamespace+e.code, e.msg)
 }
 
 type describeStreamInput struct {
