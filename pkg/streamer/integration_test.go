@@ -540,7 +540,12 @@ func testLiveOrphanGrace(t *testing.T, replica *liveReplica) {
 	q := sqstest.CreateTestQueue(t, client, sqstest.Options{MaxReceiveCount: 1000})
 	out := memory.NewSink("capture")
 	const grace = 6 * time.Second
-	cfg := Config{OrphanGrace: grace, VisibilityTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second}
+	// Both messages are held past their visibility timeout, so the
+	// heartbeat must extend them. 4 s, not less: local-aws-sqs starts a
+	// message's visibility clock when a long poll picks it up but answers
+	// only when the poll's wait (1 s here) ends, so the streamer learns of
+	// the message up to 1 s into its timeout (SQS answers at once).
+	cfg := Config{OrphanGrace: grace, VisibilityTimeout: 4 * time.Second, ShutdownTimeout: 5 * time.Second}
 	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{out}, replica: replica})
 
 	now := time.Now().UTC().Truncate(time.Second)
@@ -579,6 +584,9 @@ func testLiveOrphanGrace(t *testing.T, replica *liveReplica) {
 		`sessionwatch_streamer_orphan_rechecks_total{outcome="confirmed"}`: 1,
 		`sessionwatch_streamer_verdicts_total{verdict="tracked"}`:          1,
 		`sessionwatch_streamer_verdicts_total{verdict="orphaned"}`:         1,
+		// More would mean a held message's visibility lapsed and it came
+		// back while the first copy was still waiting.
+		`sessionwatch_streamer_messages_received_total`: 2,
 	}
 	if replica != nil {
 		// The replica may already hold ev-late's session when it first
