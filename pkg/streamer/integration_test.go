@@ -392,7 +392,10 @@ func TestLivePoisonMessageGoesToDLQ(t *testing.T) {
 	poison := [][]byte{[]byte(`{"Records": "not a list"`), []byte("\x00\x01 binary junk"), []byte(`{"detail-type":"AWS API Call via CloudTrail","source":"aws.sts","detail":{"eventName":"AssumeRole"}}`)}
 	msgs := append(bodies(c), poison...)
 	out := memory.NewSink("capture")
-	cfg := Config{VisibilityTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second}
+	// Short, so the poison messages come back quickly; not under 3 s, so a
+	// good message still in flight at a long poll's end is extended in time
+	// (see testLiveOrphanGrace).
+	cfg := Config{VisibilityTimeout: 3 * time.Second, ShutdownTimeout: 5 * time.Second}
 	l := startLive(t, q, liveOptions{cfg: cfg, table: table, dynamo: dyn, sinks: []sink.Sink{out}})
 	if err := q.Send(context.Background(), msgs); err != nil {
 		t.Fatal(err)
