@@ -17,13 +17,14 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/sessionwatch/sessionwatch/internal/awsjson"
 )
 
 const (
 	// The SDK sends the short target; older clients the qualified one.
 	lookupTarget          = "CloudTrail_20131101.LookupEvents"
 	lookupTargetQualified = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
-	json11                = "application/x-amz-json-1.1"
 	lookupMaxPage         = 50
 	lookupHorizon         = 90 * 24 * time.Hour
 	throttleMessage       = "Rate exceeded"
@@ -206,45 +207,45 @@ type lookupCursor struct {
 
 func (c *CloudTrail) serve(w http.ResponseWriter, r *http.Request, account, region string) {
 	if r.Method != http.MethodPost {
-		writeJSONError(w, json11, http.StatusBadRequest, "InvalidAction", "want POST")
+		writeJSONError(w, awsjson.JSON11, http.StatusBadRequest, "InvalidAction", "want POST")
 		return
 	}
 	if target := r.Header.Get("X-Amz-Target"); target != lookupTarget && target != lookupTargetQualified {
-		writeJSONError(w, json11, http.StatusBadRequest, "UnknownOperationException", "operation %q is not faked", target)
+		writeJSONError(w, awsjson.JSON11, http.StatusBadRequest, "UnknownOperationException", "operation %q is not faked", target)
 		return
 	}
 	// Read the whole request first, even to refuse it: answering before
 	// the body is read makes the server drop the connection.
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		writeJSONError(w, json11, http.StatusBadRequest, "SerializationException", "read body: %v", err)
+		writeJSONError(w, awsjson.JSON11, http.StatusBadRequest, "SerializationException", "read body: %v", err)
 		return
 	}
 	if !c.admit(account, region) {
-		writeJSONError(w, json11, http.StatusBadRequest, "ThrottlingException", throttleMessage)
+		writeJSONError(w, awsjson.JSON11, http.StatusBadRequest, "ThrottlingException", throttleMessage)
 		return
 	}
 	var in lookupInput
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&in); err != nil {
-		writeJSONError(w, json11, http.StatusBadRequest, "SerializationException", "decode body: %v", err)
+		writeJSONError(w, awsjson.JSON11, http.StatusBadRequest, "SerializationException", "decode body: %v", err)
 		return
 	}
 	q := lookupQuery{Account: account, Region: region}
 	if len(in.LookupAttributes) > 1 {
-		writeJSONError(w, json11, http.StatusBadRequest, "InvalidLookupAttributesException", "You can specify only one lookup attribute.")
+		writeJSONError(w, awsjson.JSON11, http.StatusBadRequest, "InvalidLookupAttributesException", "You can specify only one lookup attribute.")
 		return
 	}
 	if len(in.LookupAttributes) == 1 {
 		q.Key, q.Value = in.LookupAttributes[0].AttributeKey, in.LookupAttributes[0].AttributeValue
 		if !validLookupKey(q.Key) || q.Value == "" {
-			writeJSONError(w, json11, http.StatusBadRequest, "InvalidLookupAttributesException", "Invalid lookup attribute %q=%q.", q.Key, q.Value)
+			writeJSONError(w, awsjson.JSON11, http.StatusBadRequest, "InvalidLookupAttributesException", "Invalid lookup attribute %q=%q.", q.Key, q.Value)
 			return
 		}
 	}
 	if in.EventCategory != nil {
 		if *in.EventCategory != "insight" {
-			writeJSONError(w, json11, http.StatusBadRequest, "InvalidEventCategoryException", "Invalid event category %q.", *in.EventCategory)
+			writeJSONError(w, awsjson.JSON11, http.StatusBadRequest, "InvalidEventCategoryException", "Invalid event category %q.", *in.EventCategory)
 			return
 		}
 		q.Category = *in.EventCategory
@@ -252,7 +253,7 @@ func (c *CloudTrail) serve(w http.ResponseWriter, r *http.Request, account, regi
 	limit := lookupMaxPage
 	if in.MaxResults != nil {
 		if *in.MaxResults < 1 || *in.MaxResults > lookupMaxPage {
-			writeJSONError(w, json11, http.StatusBadRequest, "InvalidMaxResultsException", "MaxResults must be between 1 and 50.")
+			writeJSONError(w, awsjson.JSON11, http.StatusBadRequest, "InvalidMaxResultsException", "MaxResults must be between 1 and 50.")
 			return
 		}
 		limit = *in.MaxResults
@@ -263,7 +264,7 @@ func (c *CloudTrail) serve(w http.ResponseWriter, r *http.Request, account, regi
 		end = now
 	}
 	if in.StartTime != nil && start.After(end) {
-		writeJSONError(w, json11, http.StatusBadRequest, "InvalidTimeRangeException", "StartTime must be before EndTime.")
+		writeJSONError(w, awsjson.JSON11, http.StatusBadRequest, "InvalidTimeRangeException", "StartTime must be before EndTime.")
 		return
 	}
 	if horizon := now.Add(-lookupHorizon); start.Before(horizon) {
@@ -275,7 +276,7 @@ func (c *CloudTrail) serve(w http.ResponseWriter, r *http.Request, account, regi
 	if in.NextToken != nil {
 		cur, ok := c.openToken(*in.NextToken)
 		if !ok || cur.Q != q {
-			writeJSONError(w, json11, http.StatusBadRequest, "InvalidNextTokenException", "Invalid NextToken.")
+			writeJSONError(w, awsjson.JSON11, http.StatusBadRequest, "InvalidNextTokenException", "Invalid NextToken.")
 			return
 		}
 		after = &cur
@@ -312,7 +313,7 @@ func (c *CloudTrail) serve(w http.ResponseWriter, r *http.Request, account, regi
 	st.Pages++
 	st.Events += len(page)
 	c.mu.Unlock()
-	writeJSON(w, json11, http.StatusOK, out)
+	awsjson.Write(w, awsjson.JSON11, http.StatusOK, out)
 }
 
 // admit takes a token from the bucket of account and region, counting the

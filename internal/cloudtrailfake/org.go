@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/sessionwatch/sessionwatch/internal/awsjson"
 )
 
 // Organizations fakes ListAccounts (AWS JSON 1.1), paginated.
@@ -27,7 +29,7 @@ const orgsTarget = "AWSOrganizationsV20161128.ListAccounts"
 
 func (o *Organizations) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("X-Amz-Target") != orgsTarget {
-		writeJSONError(w, json11, http.StatusBadRequest, "UnknownOperationException", "operation %q is not faked", r.Header.Get("X-Amz-Target"))
+		writeJSONError(w, awsjson.JSON11, http.StatusBadRequest, "UnknownOperationException", "operation %q is not faked", r.Header.Get("X-Amz-Target"))
 		return
 	}
 	var in struct {
@@ -35,7 +37,7 @@ func (o *Organizations) serve(w http.ResponseWriter, r *http.Request) {
 		NextToken  *string
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		writeJSONError(w, json11, http.StatusBadRequest, "SerializationException", "decode body: %v", err)
+		writeJSONError(w, awsjson.JSON11, http.StatusBadRequest, "SerializationException", "decode body: %v", err)
 		return
 	}
 	limit := 20
@@ -46,7 +48,7 @@ func (o *Organizations) serve(w http.ResponseWriter, r *http.Request) {
 	if in.NextToken != nil {
 		n, err := strconv.Atoi(*in.NextToken)
 		if err != nil {
-			writeJSONError(w, json11, http.StatusBadRequest, "InvalidInputException", "invalid NextToken")
+			writeJSONError(w, awsjson.JSON11, http.StatusBadRequest, "InvalidInputException", "invalid NextToken")
 			return
 		}
 		start = n
@@ -68,7 +70,7 @@ func (o *Organizations) serve(w http.ResponseWriter, r *http.Request) {
 		tok := strconv.Itoa(start + limit)
 		out.NextToken = &tok
 	}
-	writeJSON(w, json11, http.StatusOK, out)
+	awsjson.Write(w, awsjson.JSON11, http.StatusOK, out)
 }
 
 // Account fakes Account ListRegions (REST-JSON): the regions of each account
@@ -116,5 +118,5 @@ func (a *Account) serve(w http.ResponseWriter, r *http.Request, account string) 
 			out.Regions = append(out.Regions, region{RegionName: p[0], RegionOptStatus: p[1]})
 		}
 	}
-	writeJSON(w, ct, http.StatusOK, out)
+	awsjson.Write(w, ct, http.StatusOK, out)
 }

@@ -170,11 +170,6 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// writeJSON answers an AWS JSON protocol request.
-func writeJSON(w http.ResponseWriter, contentType string, status int, v any) {
-	awsjson.Write(w, contentType, status, v)
-}
-
 // writeJSONError answers an AWS JSON protocol error as the services do:
 // status 400 (or as given) and a body with __type and message.
 func writeJSONError(w http.ResponseWriter, contentType string, status int, code, format string, args ...any) {

@@ -16,7 +16,6 @@ import (
 
 const (
 	targetPrefix = "DynamoDBStreams_20120810."
-	json10       = "application/x-amz-json-1.0"
 	errNamespace = "com.amazonaws.dynamodb.v20120810#"
 
 	maxDescribeLimit = 100
@@ -46,8 +45,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf("UnknownOperationException", "want POST with X-Amz-Target %s<Operation>", targetPrefix))
 		return
 	}
-	if !strings.HasPrefix(r.Header.Get("Content-Type"), json10) {
-		writeError(w, errorf("SerializationException", "want Content-Type %s", json10))
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), awsjson.JSON10) {
+		writeError(w, errorf("SerializationException", "want Content-Type %s", awsjson.JSON10))
 		return
 	}
 	s.mu.Lock()
@@ -91,8 +90,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", json10)
-	_ = json.NewEncoder(w).Encode(out)
+	awsjson.Write(w, awsjson.JSON10, http.StatusOK, out)
 }
 
 func decode(dec *json.Decoder, v any) *apiError {
@@ -107,7 +105,7 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	if strings.HasPrefix(e.code, "Internal") {
 		status = http.StatusInternalServerError
 	}
-	awsjson.WriteError(w, json10, status, errNamespace+e.code, e.msg)
+	awsjson.WriteError(w, awsjson.JSON10, status, errNamespace+e.code, e.msg)
 }
 
 type describeStreamInput struct {
